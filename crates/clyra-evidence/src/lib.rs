@@ -1,0 +1,13 @@
+//! Clyra's evidence kernel.
+//!
+//! Everything Clyra produces is evidence, and every piece of evidence rests on the primitives in
+//! this crate. It implements:
+//!
+//! - [`digest`]: SHA-256 digests and their text forms.
+//!
+//! The kernel does no network I/O, no async and no database access, and builds without HTTP or
+//! TLS. It never panics on untrusted input.
+
+pub mod digest;
+
+pub use digest::Digest;
