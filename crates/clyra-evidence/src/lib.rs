@@ -4,10 +4,12 @@
 //! this crate. It implements:
 //!
 //! - [`digest`]: SHA-256 digests and their text forms.
+//! - [`jcs`]: RFC 8785 canonical JSON with a strict input profile.
 //!
 //! The kernel does no network I/O, no async and no database access, and builds without HTTP or
 //! TLS. It never panics on untrusted input.
 
 pub mod digest;
+pub mod jcs;
 
 pub use digest::Digest;
