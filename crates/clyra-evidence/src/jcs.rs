@@ -204,64 +204,92 @@ pub fn format_number(v: f64) -> Option<String> {
 }
 
 fn push_number(v: f64, out: &mut String) {
+    let mut bytes = Vec::with_capacity(24);
+    write_f64(v, &mut bytes);
+    // Only ASCII digits, '.', '-', '+' and 'e' are written.
+    out.push_str(std::str::from_utf8(&bytes).unwrap_or("0"));
+}
+
+/// Writes a finite double in ECMAScript form without allocating.
+fn write_f64(v: f64, out: &mut Vec<u8>) {
     if v == 0.0 {
         // Covers -0, which ECMAScript prints as "0".
-        out.push('0');
+        out.push(b'0');
         return;
     }
     if v < 0.0 {
-        out.push('-');
+        out.push(b'-');
     }
     // Ryu yields the shortest digit string that round-trips and, among those, the one closest to
     // v: the digits ECMAScript requires. (Rust's own `{:e}` does not always pick the closest.)
     let mut buf = ryu::Buffer::new();
-    let (digits, exp) = decimal_digits(buf.format_finite(v.abs()));
-    let k = digits.len() as i32;
-    // ECMAScript's n: v = 0.d1d2…dk × 10^n.
-    let n = exp;
+    let mut digits = [0u8; 24];
+    let (k, n) = decimal_digits(buf.format_finite(v.abs()).as_bytes(), &mut digits);
+    let digits = &digits[..k];
+    let k = k as i32;
+    // ECMAScript's n: v = 0.d1d2…dk × 10^n (ECMA-262 Number::toString steps 6-10).
     if k <= n && n <= 21 {
-        out.push_str(&digits);
-        for _ in 0..(n - k) {
-            out.push('0');
-        }
+        out.extend_from_slice(digits);
+        out.resize(out.len() + (n - k) as usize, b'0');
     } else if 0 < n && n <= 21 {
         let (int, frac) = digits.split_at(n as usize);
-        out.push_str(int);
-        out.push('.');
-        out.push_str(frac);
+        out.extend_from_slice(int);
+        out.push(b'.');
+        out.extend_from_slice(frac);
     } else if -6 < n && n <= 0 {
-        out.push_str("0.");
-        for _ in 0..(-n) {
-            out.push('0');
-        }
-        out.push_str(&digits);
+        out.extend_from_slice(b"0.");
+        out.resize(out.len() + (-n) as usize, b'0');
+        out.extend_from_slice(digits);
     } else {
         let (first, rest) = digits.split_at(1);
-        out.push_str(first);
+        out.extend_from_slice(first);
         if !rest.is_empty() {
-            out.push('.');
-            out.push_str(rest);
+            out.push(b'.');
+            out.extend_from_slice(rest);
         }
-        out.push('e');
-        out.push(if n > 0 { '+' } else { '-' });
-        let _ = write!(out, "{}", (n - 1).unsigned_abs());
+        out.push(b'e');
+        out.push(if n > 0 { b'+' } else { b'-' });
+        out.extend_from_slice(
+            itoa::Buffer::new()
+                .format((n - 1).unsigned_abs())
+                .as_bytes(),
+        );
     }
 }
 
 /// Splits a decimal string such as `1.25e-7`, `0.001` or `123.0` into its significant digits
-/// (no leading or trailing zeros) and the exponent n with value = 0.digits × 10^n.
-fn decimal_digits(s: &str) -> (String, i32) {
-    let (mantissa, exp) = match s.split_once(['e', 'E']) {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+/// (no leading or trailing zeros, written to `digits`) and returns their count k and the exponent
+/// n with value = 0.d1…dk × 10^n. Ryu writes at most 17 significant digits.
+fn decimal_digits(s: &[u8], digits: &mut [u8; 24]) -> (usize, i32) {
+    let (mantissa, exp) = match s.iter().position(|c| *c == b'e' || *c == b'E') {
+        Some(i) => (
+            &s[..i],
+            std::str::from_utf8(&s[i + 1..])
+                .ok()
+                .and_then(|e| e.parse::<i32>().ok())
+                .unwrap_or(0),
+        ),
         None => (s, 0),
     };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let all: String = int.chars().chain(frac.chars()).collect();
-    let lead = all.len() - all.trim_start_matches('0').len();
-    let digits = all.trim_start_matches('0').trim_end_matches('0').to_owned();
-    // value = 0.all × 10^(len(int) + exp); dropping `lead` leading zeros shifts n down by lead.
-    let n = int.len() as i32 + exp - lead as i32;
-    (digits, n)
+    let int_len = mantissa
+        .iter()
+        .position(|c| *c == b'.')
+        .unwrap_or(mantissa.len());
+    let mut k = 0;
+    let mut lead = 0i32;
+    for &c in mantissa.iter().filter(|c| c.is_ascii_digit()) {
+        if k == 0 && c == b'0' {
+            lead += 1;
+        } else if k < digits.len() {
+            digits[k] = c;
+            k += 1;
+        }
+    }
+    while k > 0 && digits[k - 1] == b'0' {
+        k -= 1;
+    }
+    // value = 0.(all digits) × 10^(int_len + exp); each dropped leading zero lowers n by one.
+    (k, int_len as i32 + exp - lead)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -409,12 +437,12 @@ fn write_number(n: &Number, out: &mut Vec<u8>, path: &[Seg<'_>]) -> Result<(), J
             at: value_location(path),
         });
     }
-    match n.as_f64().and_then(format_number) {
-        Some(s) => {
-            out.extend_from_slice(s.as_bytes());
+    match n.as_f64() {
+        Some(f) if f.is_finite() => {
+            write_f64(f, out);
             Ok(())
         }
-        None => Err(JcsError::NonFinite {
+        _ => Err(JcsError::NonFinite {
             at: value_location(path),
         }),
     }
@@ -789,9 +817,9 @@ impl<'a> Parser<'a> {
                 at: self.at(start),
             });
         }
-        Ok(Value::Number(
-            normalize_double(f).ok_or(JcsError::NonFinite { at: self.at(start) })?,
-        ))
+        Ok(Value::Number(normalize_double(f).ok_or_else(|| {
+            JcsError::NonFinite { at: self.at(start) }
+        })?))
     }
 
     fn digits(&mut self) {

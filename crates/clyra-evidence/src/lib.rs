@@ -12,4 +12,7 @@
 pub mod digest;
 pub mod jcs;
 
+#[doc(hidden)]
+pub mod fuzz_hooks;
+
 pub use digest::Digest;

@@ -1,0 +1,50 @@
+# One-line targets; the logic lives in scripts/ and the crates.
+SHELL := /bin/bash
+CARGO ?= cargo
+VENV := .venv
+
+.PHONY: help demo install test lint fmt nextest doctest fuzz-smoke fuzz bench venv services clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+install: ## install the clyra binary into ~/.cargo/bin
+	$(CARGO) install --locked --path crates/clyra-cli
+
+demo: ## run the demo from source without installing
+	$(CARGO) run --release --locked -p clyra-cli -- demo
+
+test: ## the whole test suite, as CI runs it
+	scripts/test.sh
+
+lint: ## rustfmt and clippy, warnings are errors
+	$(CARGO) fmt --all -- --check && $(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+nextest: venv ## unit, integration, vector and CLI tests
+	$(CARGO) nextest run --locked --workspace --no-fail-fast
+
+doctest: ## documentation examples
+	$(CARGO) test --locked --workspace --doc
+
+fuzz-smoke: ## every fuzz target for a short bounded time
+	scripts/fuzz.sh smoke
+
+fuzz: ## one fuzz target for longer: make fuzz TARGET=jcs_canonicalize SECONDS=600
+	scripts/fuzz.sh run $(TARGET) $(SECONDS)
+
+bench: ## kernel benchmarks and the ratio report (not part of CI)
+	bench/kernel.sh
+
+venv: $(VENV)/.installed ## Python tools the interop tests use (PyPI)
+
+$(VENV)/.installed: tests/interop/requirements.txt
+	python3 -m venv $(VENV) && $(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt && touch $@
+
+services: ## start local Postgres and Redis if they are down
+	scripts/services.sh
+
+clean: ## remove build output
+	$(CARGO) clean && rm -rf fuzz/target $(VENV)
