@@ -1,6 +1,7 @@
 //! One module per command; each returns the exit code it wants.
 
 mod canon;
+mod merkle;
 
 use crate::cli::Command;
 use crate::output::{Exit, Output};
@@ -8,6 +9,7 @@ use crate::output::{Exit, Output};
 pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
     match command {
         Command::Canon { file } => canon::run(&file, out),
+        Command::Merkle(cmd) => merkle::run(cmd, out),
     }
 }
 
