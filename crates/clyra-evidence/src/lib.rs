@@ -4,10 +4,12 @@
 //! this crate. It implements:
 //!
 //! - [`digest`]: SHA-256 digests and their text forms.
+//! - [`merkle`]: RFC 9162 Merkle Tree Hash, inclusion and consistency proofs.
 //!
 //! The kernel does no network I/O, no async and no database access, and builds without HTTP or
 //! TLS. It never panics on untrusted input.
 
 pub mod digest;
+pub mod merkle;
 
 pub use digest::Digest;
