@@ -110,9 +110,9 @@ pub enum ChainError {
         /// The repeated `seq`.
         seq: u64,
     },
-    /// An entry's `prev` is not the digest of the entry before it (or of the expected start),
-    /// while the next entry does link to it: the entry before was altered, or the chain was cut
-    /// and joined here. `seq` is the first broken link.
+    /// An entry's `prev` is not the digest of the entry before it (or the expected first `prev`),
+    /// and the next entry, if there is one, links to it: the entry before was altered, or the chain
+    /// was cut and joined here. `seq` is the first broken link.
     #[error("broken link at seq {seq} (index {index}): `prev` is {found}, expected {expected}")]
     BrokenLink {
         /// Position of the entry whose `prev` does not match.
