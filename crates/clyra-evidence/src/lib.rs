@@ -4,10 +4,12 @@
 //! this crate. It implements:
 //!
 //! - [`digest`]: SHA-256 digests and their text forms.
+//! - [`keys`]: Ed25519, ECDSA P-256 and RSA-PSS keys, key ids and the [`keys::Signer`] trait.
 //!
 //! The kernel does no network I/O, no async and no database access, and builds without HTTP or
 //! TLS. It never panics on untrusted input.
 
 pub mod digest;
+pub mod keys;
 
 pub use digest::Digest;
