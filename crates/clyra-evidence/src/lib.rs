@@ -7,14 +7,22 @@
 //! - [`jcs`]: RFC 8785 canonical JSON with a strict input profile.
 //! - [`merkle`]: RFC 9162 Merkle Tree Hash, inclusion and consistency proofs.
 //! - [`chain`]: hash chains of entries linked by `seq` and `prev`, and their streaming verifier.
+//! - [`keys`]: Ed25519, ECDSA P-256 and RSA-PSS keys, key ids and the [`keys::Signer`] trait.
+//! - [`trust`]: the trust file (`trust.json`): which keys are trusted, and when.
+//! - [`dsse`]: DSSE v1 envelopes: pre-authentication encoding, signing, threshold verification.
+//! - [`intoto`]: in-toto Statement v1, signed and verified as canonical JSON in DSSE.
 //!
 //! The kernel does no network I/O, no async and no database access, and builds without HTTP or
 //! TLS. It never panics on untrusted input.
 
 pub mod chain;
 pub mod digest;
+pub mod dsse;
+pub mod intoto;
 pub mod jcs;
+pub mod keys;
 pub mod merkle;
+pub mod trust;
 
 #[doc(hidden)]
 pub mod fuzz_hooks;
