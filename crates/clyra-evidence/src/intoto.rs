@@ -275,21 +275,9 @@ mod tests {
     use crate::keys::{Algorithm, PrivateKey, Signer};
     use serde_json::{json, Value};
 
-    /// Stand-in for `jcs::canonicalize` until it lands: parse, sort object keys recursively,
-    /// print compactly. Good enough for these ASCII-only, integer-only test statements.
-    fn canon(bytes: &[u8]) -> Result<Vec<u8>, serde_json::Error> {
-        fn sorted(v: Value) -> Value {
-            match v {
-                Value::Object(m) => {
-                    let entries: BTreeMap<String, Value> =
-                        m.into_iter().map(|(k, v)| (k, sorted(v))).collect();
-                    Value::Object(entries.into_iter().collect())
-                }
-                Value::Array(a) => Value::Array(a.into_iter().map(sorted).collect()),
-                other => other,
-            }
-        }
-        serde_json::to_vec(&sorted(serde_json::from_slice(bytes)?))
+    /// The real canonicalizer, as production callers pass it.
+    fn canon(bytes: &[u8]) -> Result<Vec<u8>, crate::jcs::JcsError> {
+        crate::jcs::canonicalize(bytes)
     }
 
     fn at() -> Timestamp {

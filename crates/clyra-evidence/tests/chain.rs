@@ -11,10 +11,8 @@ use clyra_evidence::chain::{
 use clyra_evidence::Digest;
 use serde_json::{json, Map, Value};
 
-/// Stand-in canonicalizer until `jcs` lands: serde_json's compact form is deterministic for these
-/// entries (plain ASCII strings and small integers), which is all the chain needs from it.
-fn canonical(v: &Value) -> Result<Vec<u8>, serde_json::Error> {
-    serde_json::to_vec(v)
+fn canonical(v: &Value) -> Result<Vec<u8>, clyra_evidence::jcs::JcsError> {
+    clyra_evidence::jcs::canonicalize_value(v)
 }
 
 fn body(chain: &str, n: u64) -> Map<String, Value> {
