@@ -40,14 +40,146 @@ Example:\n  echo '{\"b\": 1.50, \"a\": [true]}' | clyra canon -\n  {\"a\":[true]
     /// RFC 9162 Merkle tree roots, inclusion and consistency proofs.
     #[command(subcommand)]
     Merkle(MerkleCommand),
+
+    /// Signing keys and the trust file.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+
+    /// Sign an in-toto Statement about files as a DSSE envelope.
+    #[command(
+        after_help = "The statement's subjects are the given files (name as given, SHA-256 of \
+their bytes); its predicate is the JSON in PREDICATE (checked under the strict profile). The payload \
+is the statement's canonical JSON.\n\n\
+Example:\n  clyra sign --key keys/clyra.key --predicate-type https://example.com/run/v1 \\\n    \
+--subject model.sql --subject run_results.json --out run.dsse.json predicate.json"
+    )]
+    Sign {
+        /// Private key file (PKCS#8 PEM, mode 0600).
+        #[arg(long)]
+        key: PathBuf,
+        /// The predicate type URI.
+        #[arg(long)]
+        predicate_type: String,
+        /// A file the statement is about; repeat for several.
+        #[arg(long = "subject", required = true)]
+        subjects: Vec<PathBuf>,
+        /// Write the envelope here instead of stdout (never over an existing file).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The predicate JSON, or `-` for stdin.
+        predicate: PathBuf,
+    },
+
+    /// Verify a DSSE envelope holding an in-toto Statement (exit 2 if it does not verify).
+    #[command(
+        after_help = "Checks, in order: the envelope parses strictly; at least THRESHOLD \
+distinct keys from the trust file, valid at the verification time, signed the DSSE PAE; the payload \
+type is in-toto; the payload is canonical JSON; the statement is well formed; each --subject file \
+matches a subject by name and SHA-256. Findings carry stable codes (E_SIGNATURE, E_KEY_NOT_TRUSTED, \
+E_KEY_EXPIRED, E_THRESHOLD, E_PAYLOAD_TYPE, E_NOT_CANONICAL, E_JSON, E_SCHEMA, E_SUBJECT_MISMATCH).\n\n\
+Example:\n  clyra verify-envelope run.dsse.json --trust trust.json --subject model.sql"
+    )]
+    VerifyEnvelope {
+        /// The envelope file.
+        envelope: PathBuf,
+        /// The trust file listing accepted public keys.
+        #[arg(long)]
+        trust: PathBuf,
+        /// Distinct trusted keys that must have signed.
+        #[arg(long, default_value_t = 1)]
+        threshold: usize,
+        /// Verify as of this time (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<jiff::Timestamp>,
+        /// Require this predicate type.
+        #[arg(long)]
+        predicate_type: Option<String>,
+        /// A file that must be a subject of the statement; repeat for several.
+        #[arg(long = "subject")]
+        subjects: Vec<PathBuf>,
+    },
+
+    /// Run the demo: record a small scenario, sign it, verify it (offline, in seconds).
+    #[command(
+        after_help = "Creates DIR (default ./clyra-demo) with a signing key, a trust file, a \
+hash-chained journal of a dbt run and a few agent tool calls, its Merkle root, and a signed in-toto \
+statement; verifies the statement and prints the command to verify it again. Re-running replaces a \
+previous demo directory; a directory that is not a demo is never touched.\n\n\
+Example:\n  clyra demo --dir /tmp/clyra-demo"
+    )]
+    Demo {
+        /// Where to create the demo workspace.
+        #[arg(long, default_value = "clyra-demo")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a signing key pair: NAME.key (PKCS#8 PEM, mode 0600) and NAME.pub (SPKI PEM).
+    #[command(
+        after_help = "Refuses to overwrite existing files. Algorithms: ed25519 (default), \
+ecdsa-sha2-256-nistp256, rsa-sign-pss-3072-sha256, rsa-sign-pss-4096-sha256.\n\n\
+Example:\n  clyra keys generate --alg ed25519 --out keys/\n  \
+key id 4f0c…  private keys/clyra.key (0600)  public keys/clyra.pub"
+    )]
+    Generate {
+        /// Signature algorithm (Sigstore registry name).
+        #[arg(long, default_value = "ed25519")]
+        alg: clyra_evidence::keys::Algorithm,
+        /// Directory for the key files (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Base name of the key files.
+        #[arg(long, default_value = "clyra")]
+        name: String,
+    },
+    /// Show a key's id, algorithm and public key (from a public or private key file).
+    #[command(after_help = "Example:\n  clyra keys show keys/clyra.pub")]
+    Show {
+        /// A public (SPKI PEM) or private (PKCS#8 PEM) key file.
+        file: PathBuf,
+    },
+    /// Edit the trust file.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Add a public key to a trust file (created if missing), with its validity window.
+    #[command(
+        after_help = "A key verifies evidence only while the verification time is inside \
+[not-before, not-after). To rotate, add the new key and give the old one a --not-after that leaves \
+an overlap.\n\nExample:\n  clyra keys trust add --trust trust.json --name ci-2026 \\\n    \
+--not-after 2027-01-31T00:00:00Z keys/clyra.pub"
+    )]
+    Add {
+        /// The trust file.
+        #[arg(long)]
+        trust: PathBuf,
+        /// Start of the key's validity (RFC 3339); default now.
+        #[arg(long)]
+        not_before: Option<jiff::Timestamp>,
+        /// End of the key's validity (RFC 3339); default open-ended.
+        #[arg(long)]
+        not_after: Option<jiff::Timestamp>,
+        /// A label for people.
+        #[arg(long)]
+        name: Option<String>,
+        /// The public key file (SPKI PEM).
+        public_key: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum MerkleCommand {
     /// Print the RFC 9162 Merkle root of a list of leaves.
-    #[command(after_help = "Input: one leaf per line, the hex of the leaf's bytes (usually a digest of \
+    #[command(
+        after_help = "Input: one leaf per line, the hex of the leaf's bytes (usually a digest of \
 the leaf's data); blank lines and lines starting with # are skipped. Leaf hash = SHA-256(0x00 || bytes).\n\n\
-Example:\n  printf '%s\\n' 00 10 2021 | clyra merkle root -\n  aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77")]
+Example:\n  printf '%s\\n' 00 10 2021 | clyra merkle root -\n  aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77"
+    )]
     Root {
         /// The leaf list, or `-` for stdin.
         #[arg(default_value = "-")]
@@ -75,7 +207,9 @@ clyra merkle prove inclusion --index 1 leaves.txt > proof.json")]
         file: PathBuf,
     },
     /// Prove that the first OLD_SIZE leaves form a prefix of the tree of all leaves in FILE.
-    #[command(after_help = "Example:\n  clyra merkle prove consistency --old-size 2 leaves.txt > consistency.json")]
+    #[command(
+        after_help = "Example:\n  clyra merkle prove consistency --old-size 2 leaves.txt > consistency.json"
+    )]
     Consistency {
         /// Size of the older tree (at least 1).
         #[arg(long)]
@@ -89,9 +223,11 @@ clyra merkle prove inclusion --index 1 leaves.txt > proof.json")]
 #[derive(Debug, Subcommand)]
 pub enum VerifyProofCommand {
     /// Check that LEAF is included under ROOT.
-    #[command(after_help = "The root must come from a source you trust (a signed checkpoint), not \
+    #[command(
+        after_help = "The root must come from a source you trust (a signed checkpoint), not \
 from the proof file.\n\nExample:\n  clyra merkle verify inclusion --proof proof.json --leaf 10 \\\n    \
---root aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77")]
+--root aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77"
+    )]
     Inclusion {
         /// Proof file from `merkle prove inclusion`.
         #[arg(long)]
@@ -104,9 +240,11 @@ from the proof file.\n\nExample:\n  clyra merkle verify inclusion --proof proof.
         leaf: String,
     },
     /// Check that the tree with OLD_ROOT is a prefix of the tree with NEW_ROOT.
-    #[command(after_help = "Example:\n  clyra merkle verify consistency --proof consistency.json \\\n    \
+    #[command(
+        after_help = "Example:\n  clyra merkle verify consistency --proof consistency.json \\\n    \
 --old-root fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125 \\\n    \
---new-root aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77")]
+--new-root aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77"
+    )]
     Consistency {
         /// Proof file from `merkle prove consistency`.
         #[arg(long)]

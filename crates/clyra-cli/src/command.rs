@@ -1,7 +1,11 @@
 //! One module per command; each returns the exit code it wants.
 
 mod canon;
+mod demo;
+mod keys;
 mod merkle;
+mod sign;
+mod verify_envelope;
 
 use crate::cli::Command;
 use crate::output::{Exit, Output};
@@ -10,6 +14,42 @@ pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
     match command {
         Command::Canon { file } => canon::run(&file, out),
         Command::Merkle(cmd) => merkle::run(cmd, out),
+        Command::Keys(cmd) => keys::run(cmd, out),
+        Command::Sign {
+            key,
+            predicate_type,
+            subjects,
+            out: out_path,
+            predicate,
+        } => sign::run(
+            sign::SignArgs {
+                key,
+                predicate_type,
+                subjects,
+                out: out_path,
+                predicate,
+            },
+            out,
+        ),
+        Command::VerifyEnvelope {
+            envelope,
+            trust,
+            threshold,
+            at,
+            predicate_type,
+            subjects,
+        } => verify_envelope::run(
+            verify_envelope::VerifyArgs {
+                envelope,
+                trust,
+                threshold,
+                at,
+                predicate_type,
+                subjects,
+            },
+            out,
+        ),
+        Command::Demo { dir } => demo::run(&dir, out),
     }
 }
 
@@ -35,4 +75,59 @@ pub fn display_name(path: &std::path::Path) -> String {
     } else {
         path.display().to_string()
     }
+}
+
+/// Creates `path` with `bytes`, refusing to overwrite; written to a temporary file first and
+/// renamed into place, so a reader never sees half a file.
+pub fn write_new_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if path.exists() {
+        anyhow::bail!(
+            "`{}` already exists; refusing to overwrite it",
+            path.display()
+        );
+    }
+    write_atomic(path, bytes, false)
+}
+
+/// Replaces `path` with `bytes` atomically (temporary file, fsync, rename).
+pub fn replace_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic(path, bytes, true)
+}
+
+fn write_atomic(path: &std::path::Path, bytes: &[u8], replace: bool) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .with_context(|| format!("`{}` is not a file path", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> anyhow::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .with_context(|| format!("cannot create `{}`", tmp.display()))?;
+        f.write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("cannot write `{}`", tmp.display()))?;
+        if replace {
+            std::fs::rename(&tmp, path)
+        } else {
+            // hard_link fails if `path` appeared meanwhile: no overwrite even under a race.
+            std::fs::hard_link(&tmp, path).and_then(|()| std::fs::remove_file(&tmp))
+        }
+        .with_context(|| format!("cannot write `{}`", path.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }

@@ -256,12 +256,22 @@ impl From<Envelope> for WireEnvelope {
 }
 
 impl Envelope {
-    /// Parses an envelope from JSON bytes. Unknown fields are rejected.
+    /// Parses an envelope from JSON bytes under the strict JSON profile of [`crate::jcs`]
+    /// (duplicate keys, lone surrogates and the like are rejected, so no two parsers can read
+    /// different envelopes from the same bytes). Unknown fields are rejected.
     pub fn from_json(bytes: &[u8]) -> Result<Self, DsseError> {
-        let wire: WireEnvelope = serde_json::from_slice(bytes).map_err(|e| DsseError::Json {
+        let value = crate::jcs::parse_strict(bytes).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line, l.column));
+            DsseError::Json {
+                detail: e.to_string(),
+                line,
+                column,
+            }
+        })?;
+        let wire: WireEnvelope = serde_json::from_value(value).map_err(|e| DsseError::Json {
             detail: e.to_string(),
-            line: e.line(),
-            column: e.column(),
+            line: 0,
+            column: 0,
         })?;
         Envelope::try_from(wire)
     }
@@ -844,5 +854,17 @@ mod tests {
             sign(TYPE, b"p", &[&bad]),
             Err(DsseError::SelfCheck { .. })
         ));
+    }
+
+    #[test]
+    fn envelope_with_duplicate_key_is_rejected() {
+        let text = br#"{"payload":"aGk=","payloadType":"t","payloadType":"u","signatures":[]}"#;
+        match Envelope::from_json(text) {
+            Err(DsseError::Json { detail, line, .. }) => {
+                assert!(detail.contains("duplicate key `payloadType`"), "{detail}");
+                assert_eq!(line, 1);
+            }
+            other => panic!("expected a JSON error, got {other:?}"),
+        }
     }
 }

@@ -11,11 +11,13 @@
 //! - [`trust`]: the trust file (`trust.json`): which keys are trusted, and when.
 //! - [`dsse`]: DSSE v1 envelopes: pre-authentication encoding, signing, threshold verification.
 //! - [`intoto`]: in-toto Statement v1, signed and verified as canonical JSON in DSSE.
+//! - [`codes`]: the stable verification codes every verifier finding carries.
 //!
 //! The kernel does no network I/O, no async and no database access, and builds without HTTP or
 //! TLS. It never panics on untrusted input.
 
 pub mod chain;
+pub mod codes;
 pub mod digest;
 pub mod dsse;
 pub mod intoto;

@@ -46,8 +46,9 @@ pub fn run(cmd: MerkleCommand, out: &Output) -> anyhow::Result<Exit> {
         }
         MerkleCommand::Prove(ProveCommand::Inclusion { index, file }) => {
             let leaves = read_leaves(&file)?;
-            let proof = merkle::inclusion_proof(&leaves, index)
-                .with_context(|| format!("cannot prove leaf {index} of `{}`", display_name(&file)))?;
+            let proof = merkle::inclusion_proof(&leaves, index).with_context(|| {
+                format!("cannot prove leaf {index} of `{}`", display_name(&file))
+            })?;
             let idx = usize::try_from(index)?;
             let doc = InclusionDoc {
                 kind: "inclusion".into(),
@@ -60,7 +61,10 @@ pub fn run(cmd: MerkleCommand, out: &Output) -> anyhow::Result<Exit> {
         MerkleCommand::Prove(ProveCommand::Consistency { old_size, file }) => {
             let leaves = read_leaves(&file)?;
             let proof = merkle::consistency_proof(&leaves, old_size).with_context(|| {
-                format!("cannot prove consistency from size {old_size} for `{}`", display_name(&file))
+                format!(
+                    "cannot prove consistency from size {old_size} for `{}`",
+                    display_name(&file)
+                )
             })?;
             let old = usize::try_from(old_size)?;
             let doc = ConsistencyDoc {
@@ -79,17 +83,40 @@ pub fn run(cmd: MerkleCommand, out: &Output) -> anyhow::Result<Exit> {
             } else {
                 merkle::verify_inclusion(&leaf_hash, &doc.proof, &root).map_err(|e| e.to_string())
             };
-            verdict(result, out, "inclusion", doc.proof.leaf_index, doc.proof.tree_size)
+            verdict(
+                result,
+                out,
+                "inclusion",
+                doc.proof.leaf_index,
+                doc.proof.tree_size,
+            )
         }
-        MerkleCommand::Verify(VerifyProofCommand::Consistency { proof, old_root, new_root }) => {
+        MerkleCommand::Verify(VerifyProofCommand::Consistency {
+            proof,
+            old_root,
+            new_root,
+        }) => {
             let doc: ConsistencyDoc = read_doc(&proof, "consistency")?;
-            let result = merkle::verify_consistency(&doc.proof, &old_root, &new_root).map_err(|e| e.to_string());
-            verdict(result, out, "consistency", doc.proof.old_size, doc.proof.new_size)
+            let result = merkle::verify_consistency(&doc.proof, &old_root, &new_root)
+                .map_err(|e| e.to_string());
+            verdict(
+                result,
+                out,
+                "consistency",
+                doc.proof.old_size,
+                doc.proof.new_size,
+            )
         }
     }
 }
 
-fn verdict(result: Result<(), String>, out: &Output, kind: &str, a: u64, b: u64) -> anyhow::Result<Exit> {
+fn verdict(
+    result: Result<(), String>,
+    out: &Output,
+    kind: &str,
+    a: u64,
+    b: u64,
+) -> anyhow::Result<Exit> {
     let (ok, reason) = match &result {
         Ok(()) => (true, None),
         Err(e) => (false, Some(e.clone())),
@@ -102,7 +129,11 @@ fn verdict(result: Result<(), String>, out: &Output, kind: &str, a: u64, b: u64)
             (Err(e), _) => format!("invalid: {e}"),
         },
     );
-    Ok(if ok { Exit::Ok } else { Exit::VerificationFailed })
+    Ok(if ok {
+        Exit::Ok
+    } else {
+        Exit::VerificationFailed
+    })
 }
 
 /// The proof document is the output in both formats.
@@ -116,9 +147,13 @@ fn read_doc<T: serde::de::DeserializeOwned>(path: &Path, kind: &str) -> anyhow::
     let value = clyra_evidence::jcs::parse_strict(&bytes)
         .with_context(|| format!("`{}` is not valid JSON", display_name(path)))?;
     if value.get("type").and_then(|t| t.as_str()) != Some(kind) {
-        bail!("`{}` is not a {kind} proof (its `type` must be \"{kind}\")", display_name(path));
+        bail!(
+            "`{}` is not a {kind} proof (its `type` must be \"{kind}\")",
+            display_name(path)
+        );
     }
-    serde_json::from_value(value).with_context(|| format!("`{}` is not a valid {kind} proof", display_name(path)))
+    serde_json::from_value(value)
+        .with_context(|| format!("`{}` is not a valid {kind} proof", display_name(path)))
 }
 
 fn decode_hex(s: &str, what: &str) -> anyhow::Result<Vec<u8>> {
@@ -129,15 +164,17 @@ fn decode_hex(s: &str, what: &str) -> anyhow::Result<Vec<u8>> {
 /// Blank lines and lines starting with `#` are skipped.
 fn read_leaves(path: &Path) -> anyhow::Result<Vec<Digest>> {
     let bytes = read_input(path)?;
-    let text = std::str::from_utf8(&bytes).with_context(|| format!("`{}` is not UTF-8 text", display_name(path)))?;
+    let text = std::str::from_utf8(&bytes)
+        .with_context(|| format!("`{}` is not UTF-8 text", display_name(path)))?;
     let mut leaves = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let data = hex::decode(line)
-            .with_context(|| format!("{}:{}: leaf `{line}` is not hex", display_name(path), i + 1))?;
+        let data = hex::decode(line).with_context(|| {
+            format!("{}:{}: leaf `{line}` is not hex", display_name(path), i + 1)
+        })?;
         leaves.push(merkle::leaf_hash(&data));
     }
     Ok(leaves)
