@@ -178,7 +178,7 @@ pub enum MerkleCommand {
     #[command(
         after_help = "Input: one leaf per line, the hex of the leaf's bytes (usually a digest of \
 the leaf's data); blank lines and lines starting with # are skipped. Leaf hash = SHA-256(0x00 || bytes).\n\n\
-Example:\n  printf '%s\\n' 00 10 2021 | clyra merkle root -\n  aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77"
+Example:\n  printf '%s\\n' 00 10 2021 | clyra merkle root -\n  7c464dec964a78bed0b50ae2102c4b3f93362198148dfac451c671a128e28265"
     )]
     Root {
         /// The leaf list, or `-` for stdin.
@@ -226,7 +226,7 @@ pub enum VerifyProofCommand {
     #[command(
         after_help = "The root must come from a source you trust (a signed checkpoint), not \
 from the proof file.\n\nExample:\n  clyra merkle verify inclusion --proof proof.json --leaf 10 \\\n    \
---root aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77"
+--root 7c464dec964a78bed0b50ae2102c4b3f93362198148dfac451c671a128e28265"
     )]
     Inclusion {
         /// Proof file from `merkle prove inclusion`.
@@ -242,8 +242,8 @@ from the proof file.\n\nExample:\n  clyra merkle verify inclusion --proof proof.
     /// Check that the tree with OLD_ROOT is a prefix of the tree with NEW_ROOT.
     #[command(
         after_help = "Example:\n  clyra merkle verify consistency --proof consistency.json \\\n    \
---old-root fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125 \\\n    \
---new-root aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77"
+--old-root e8bba54899f34c767fa1b827f136cb9fde1e3b15ff9a0a57781fc0832e523548 \\\n    \
+--new-root 7c464dec964a78bed0b50ae2102c4b3f93362198148dfac451c671a128e28265"
     )]
     Consistency {
         /// Proof file from `merkle prove consistency`.

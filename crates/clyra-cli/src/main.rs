@@ -10,7 +10,18 @@ mod output;
 use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    // Usage errors exit 1, not clap's default 2: 2 means "evidence did not verify".
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                output::Exit::Error.into()
+            } else {
+                output::Exit::Ok.into()
+            };
+        }
+    };
     let out = output::Output::new(cli.format);
     let code = match command::run(cli.command, &out) {
         Ok(code) => code,
