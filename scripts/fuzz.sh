@@ -24,6 +24,7 @@ targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^clyra-fuzz$')
 seed() {
   local t=$1 dir=corpus/$1
   mkdir -p "$dir" "artifacts/$t"
+  [ -d "seeds/$t" ] && cp seeds/"$t"/* "$dir"/ 2>/dev/null || true
   case $t in
     jcs_*) cp ../crates/clyra-evidence/tests/vectors/jcs/input/*.json "$dir"/ 2>/dev/null || true ;;
     dsse_*) find ../crates/clyra-evidence/tests/vectors/dsse -name '*.json' -exec cp {} "$dir"/ \; 2>/dev/null || true ;;
