@@ -36,7 +36,11 @@ pub fn dsse(data: &[u8]) {
     };
     // Re-encoding what was accepted must parse back to the same envelope.
     #[allow(clippy::panic)]
-    if Envelope::from_json(envelope.to_json().as_bytes()).ok().as_ref() != Some(&envelope) {
+    if Envelope::from_json(envelope.to_json().as_bytes())
+        .ok()
+        .as_ref()
+        != Some(&envelope)
+    {
         panic!("envelope does not round-trip through to_json");
     }
     let _ = dsse::pae(&envelope.payload_type, &envelope.payload);
@@ -91,7 +95,11 @@ pub fn merkle(data: &[u8]) {
         let _ = merkle::verify_consistency(&con.proof, &con.old_root, &con.new_root);
     }
     // Small trees built from the input bytes: every generated proof must verify.
-    let leaves: Vec<crate::Digest> = data.iter().take(64).map(|b| merkle::leaf_hash(&[*b])).collect();
+    let leaves: Vec<crate::Digest> = data
+        .iter()
+        .take(64)
+        .map(|b| merkle::leaf_hash(&[*b]))
+        .collect();
     if leaves.is_empty() {
         return;
     }

@@ -381,10 +381,21 @@ fn write_object<'a>(
     // serde_json's default map iterates in UTF-8 byte order, which is already canonical for most
     // documents; only sort when the order is not already right (or a dependency switched on
     // `preserve_order`).
-    let sorted = map
-        .keys()
-        .zip(map.keys().skip(1))
-        .all(|(a, b)| utf16_cmp(a, b) == std::cmp::Ordering::Less);
+    let sorted = {
+        let mut keys = map.keys();
+        let mut prev = keys.next();
+        let mut ok = true;
+        for k in keys {
+            if let Some(p) = prev {
+                if utf16_cmp(p, k) != std::cmp::Ordering::Less {
+                    ok = false;
+                    break;
+                }
+            }
+            prev = Some(k);
+        }
+        ok
+    };
     let write_member =
         |i: usize, k: &'a String, v: &'a Value, out: &mut Vec<u8>, path: &mut Vec<Seg<'a>>| {
             if i > 0 {
@@ -448,26 +459,38 @@ fn write_number(n: &Number, out: &mut Vec<u8>, path: &[Seg<'_>]) -> Result<(), J
     }
 }
 
+/// Bytes that need escaping in a JSON string: `"`, `\\` and U+0000..U+001F.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 fn write_string(s: &str, out: &mut Vec<u8>) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        let esc: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            0x08 => Some(b"\\b"),
-            0x09 => Some(b"\\t"),
-            0x0A => Some(b"\\n"),
-            0x0C => Some(b"\\f"),
-            0x0D => Some(b"\\r"),
-            0x00..=0x1F => None,
-            _ => continue,
-        };
+        if !NEEDS_ESCAPE[usize::from(b)] {
+            continue;
+        }
         out.extend_from_slice(&bytes[start..i]);
-        match esc {
-            Some(e) => out.extend_from_slice(e),
-            None => {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x09 => out.extend_from_slice(b"\\t"),
+            0x0A => out.extend_from_slice(b"\\n"),
+            0x0C => out.extend_from_slice(b"\\f"),
+            0x0D => out.extend_from_slice(b"\\r"),
+            _ => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[usize::from(b >> 4)]);
