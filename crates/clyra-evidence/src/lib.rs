@@ -12,6 +12,8 @@
 //! - [`dsse`]: DSSE v1 envelopes: pre-authentication encoding, signing, threshold verification.
 //! - [`intoto`]: in-toto Statement v1, signed and verified as canonical JSON in DSSE.
 //! - [`codes`]: the stable verification codes every verifier finding carries.
+//! - [`schema`]: the JSON Schemas in `spec/` (manifest, statement, journal entry, DEF and PEF
+//!   predicates, trust file), embedded and validated offline.
 //!
 //! The kernel does no network I/O, no async and no database access, and builds without HTTP or
 //! TLS. It never panics on untrusted input.
@@ -24,6 +26,7 @@ pub mod intoto;
 pub mod jcs;
 pub mod keys;
 pub mod merkle;
+pub mod schema;
 pub mod trust;
 
 #[doc(hidden)]
