@@ -13,6 +13,8 @@
 //! - [`intoto`]: in-toto Statement v1, signed and verified as canonical JSON in DSSE.
 //! - [`zipstore`]: the canonical bundle container, a stored-only ZIP with one encoding per content.
 //! - [`codes`]: the stable verification codes every verifier finding carries.
+//! - [`schema`]: the JSON Schemas in `spec/` (manifest, statement, journal entry, DEF and PEF
+//!   predicates, trust file), embedded and validated offline.
 //!
 //! The kernel does no network I/O, no async and no database access, and builds without HTTP or
 //! TLS. It never panics on untrusted input.
@@ -25,6 +27,7 @@ pub mod intoto;
 pub mod jcs;
 pub mod keys;
 pub mod merkle;
+pub mod schema;
 pub mod trust;
 pub mod zipstore;
 

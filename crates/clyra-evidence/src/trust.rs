@@ -879,6 +879,11 @@ mod tests {
         store.keys[0].comment = Some("c".into());
         let written: serde_json::Value =
             serde_json::from_str(&store.to_json_pretty().unwrap()).unwrap();
+        let issues = crate::schema::validate(crate::schema::SchemaId::Trust, &written);
+        assert!(
+            issues.is_empty(),
+            "written file fails its schema: {issues:?}"
+        );
         let mut fields: Vec<&str> = written["keys"][0]
             .as_object()
             .unwrap()
