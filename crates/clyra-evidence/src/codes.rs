@@ -28,7 +28,8 @@ pub enum Code {
     Json,
     /// A document does not match its schema.
     Schema,
-    /// The format's major version is not one this verifier knows.
+    /// The format version is not one this verifier implements: an unknown major version, or any
+    /// unknown minor version while the major version is 0 (spec/VERSIONING.md).
     UnknownVersion,
     /// A file's SHA-256 does not match the digest recorded for it.
     DigestMismatch,
