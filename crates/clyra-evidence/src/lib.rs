@@ -11,6 +11,7 @@
 //! - [`trust`]: the trust file (`trust.json`): which keys are trusted, and when.
 //! - [`dsse`]: DSSE v1 envelopes: pre-authentication encoding, signing, threshold verification.
 //! - [`intoto`]: in-toto Statement v1, signed and verified as canonical JSON in DSSE.
+//! - [`zipstore`]: the canonical bundle container, a stored-only ZIP with one encoding per content.
 //! - [`codes`]: the stable verification codes every verifier finding carries.
 //!
 //! The kernel does no network I/O, no async and no database access, and builds without HTTP or
@@ -25,6 +26,7 @@ pub mod jcs;
 pub mod keys;
 pub mod merkle;
 pub mod trust;
+pub mod zipstore;
 
 #[doc(hidden)]
 pub mod fuzz_hooks;
