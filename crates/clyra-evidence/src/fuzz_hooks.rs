@@ -130,3 +130,26 @@ pub fn chain(data: &[u8]) {
     }
     let _ = verifier.finish(None, None);
 }
+
+/// Bundle verification: arbitrary bytes as a bundle file, verified against a fixed trust store
+/// whose key signs nothing. Must never panic and never return `valid`.
+pub fn bundle(data: &[u8]) {
+    use crate::bundle::{verify_zip_bytes, Limits, VerifyOptions};
+    let Some(trust) = fuzz_trust() else {
+        return;
+    };
+    let mut options = VerifyOptions::new(trust, jiff::Timestamp::UNIX_EPOCH);
+    // Small limits keep each run fast; the limit checks themselves are what is exercised.
+    options.limits = Limits {
+        max_entries: 64,
+        max_entry_bytes: 1 << 20,
+        max_total_bytes: 4 << 20,
+        max_document_bytes: 1 << 20,
+        max_line_bytes: 1 << 16,
+    };
+    let report = verify_zip_bytes(data, &options);
+    #[allow(clippy::panic)]
+    if report.is_valid() {
+        panic!("a fuzzed bundle verified");
+    }
+}

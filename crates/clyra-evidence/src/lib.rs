@@ -12,6 +12,8 @@
 //! - [`dsse`]: DSSE v1 envelopes: pre-authentication encoding, signing, threshold verification.
 //! - [`intoto`]: in-toto Statement v1, signed and verified as canonical JSON in DSSE.
 //! - [`zipstore`]: the canonical bundle container, a stored-only ZIP with one encoding per content.
+//! - [`bundle`]: DEF and PEF evidence bundles: building, verifying and inspecting them
+//!   (spec/common/bundle.md).
 //! - [`codes`]: the stable verification codes every verifier finding carries.
 //! - [`schema`]: the JSON Schemas in `spec/` (manifest, statement, journal entry, DEF and PEF
 //!   predicates, trust file), embedded and validated offline.
@@ -19,6 +21,7 @@
 //! The kernel does no network I/O, no async and no database access, and builds without HTTP or
 //! TLS. It never panics on untrusted input.
 
+pub mod bundle;
 pub mod chain;
 pub mod codes;
 pub mod digest;

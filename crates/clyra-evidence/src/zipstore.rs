@@ -391,6 +391,14 @@ impl<R: Read + Seek> ZipReader<R> {
                 crc32: u32_at(fixed, 16),
                 offset: next_offset,
             };
+            // The CRC-32 of no bytes is 0; an empty entry is never read through the CRC check,
+            // so any other value would be a second encoding of the same content.
+            if meta.size == 0 && meta.crc32 != 0 {
+                return Err(archive(format!(
+                    "entry `{}` is empty but its crc-32 is not 0",
+                    meta.name
+                )));
+            }
             let expected = central_header(&meta);
             if csize != usize_ || cd.get(pos..pos + expected.len()) != Some(&expected[..]) {
                 return Err(archive(describe_header_difference(
@@ -601,6 +609,18 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_empty_entry_has_crc_zero() {
+        let mut bytes = write(&[("a", b""), ("b", b"x")]).unwrap();
+        assert!(open(&bytes).is_ok());
+        // CRC-32 of entry `a` in its local header (offset 14) and central header (offset 16).
+        let cd_offset = u32_at(&bytes, bytes.len() - 6) as usize;
+        for at in [14, cd_offset + 16] {
+            bytes[at] = 1;
+        }
+        assert!(matches!(open(&bytes), Err(ContainerError::Archive { .. })));
     }
 
     #[test]
