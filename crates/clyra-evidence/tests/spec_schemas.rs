@@ -509,9 +509,9 @@ fn def_predicate_rejections_point_at_the_fault() {
     rejects_at(
         D,
         ex,
-        "/metrics/durations/dbt_build",
+        "/metrics/durations_ms/dbt_build",
         Some(json!("31s")),
-        "/metrics/durations/dbt_build",
+        "/metrics/durations_ms/dbt_build",
     );
     rejects_at(
         D,
@@ -527,7 +527,7 @@ fn def_predicate_rejections_point_at_the_fault() {
         Some(json!(0.2)),
         "/metrics/cost_usd",
     );
-    rejects_at(D, ex, "/dbt/invocation_id", None, "/dbt/invocation_id");
+    rejects_at(D, ex, "/dbt/models", None, "/dbt/models");
     rejects_at(
         D,
         ex,

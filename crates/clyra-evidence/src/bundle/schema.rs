@@ -35,21 +35,23 @@ pub(crate) enum SchemaKind {
 
 /// The schema issues of `value` as `(JSON pointer, message)`; empty when it conforms.
 pub(crate) fn schema_issues(kind: SchemaKind, value: &Value) -> Vec<(String, String)> {
-    // ------------------------------------------------------------------------------------------
-    // SCHEMA SEAM. When `crate::schema` is merged, replace the line below with:
-    //
-    //     let id = match kind {
-    //         SchemaKind::Manifest => crate::schema::SchemaId::Manifest,
-    //         SchemaKind::Statement => crate::schema::SchemaId::Statement,
-    //         SchemaKind::JournalEntry => crate::schema::SchemaId::JournalEntry,
-    //         SchemaKind::DefPredicate => crate::schema::SchemaId::DefPredicate,
-    //         SchemaKind::PefPredicate => crate::schema::SchemaId::PefPredicate,
-    //     };
-    //     crate::schema::validate(id, value).into_iter().map(|i| (i.pointer, i.message)).collect()
-    //
-    // Callers still deserialize into the serde types afterwards and report a failure there as a
-    // schema issue too, so the two can never disagree silently.
-    // ------------------------------------------------------------------------------------------
+    // The JSON Schemas in spec/ are the contract both verifiers share, so they decide first. The
+    // serde types then check the same document again: a disagreement between the two is reported
+    // rather than silently trusted either way.
+    let id = match kind {
+        SchemaKind::Manifest => crate::schema::SchemaId::Manifest,
+        SchemaKind::Statement => crate::schema::SchemaId::Statement,
+        SchemaKind::JournalEntry => crate::schema::SchemaId::JournalEntry,
+        SchemaKind::DefPredicate => crate::schema::SchemaId::DefPredicate,
+        SchemaKind::PefPredicate => crate::schema::SchemaId::PefPredicate,
+    };
+    let issues: Vec<(String, String)> = crate::schema::validate(id, value)
+        .into_iter()
+        .map(|i| (i.pointer, i.message))
+        .collect();
+    if !issues.is_empty() {
+        return issues;
+    }
     structural_issues(kind, value)
 }
 
@@ -355,11 +357,15 @@ mod tests {
         let ok = json!({"seq": 0, "prev": zero, "ts": "2026-01-01T00:00:00Z", "kind": "a.b_c.d1"});
         assert!(schema_issues(SchemaKind::JournalEntry, &ok).is_empty());
         let bad = json!({"seq": -1, "prev": "x", "ts": "yesterday", "kind": "A.b"});
-        let pointers: Vec<String> = schema_issues(SchemaKind::JournalEntry, &bad)
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect();
-        assert_eq!(pointers, ["/seq", "/prev", "/ts", "/kind"]);
+        let pointers: std::collections::BTreeSet<String> =
+            schema_issues(SchemaKind::JournalEntry, &bad)
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect();
+        assert_eq!(
+            pointers.into_iter().collect::<Vec<_>>(),
+            ["/kind", "/prev", "/seq", "/ts"]
+        );
         assert_eq!(schema_issues(SchemaKind::JournalEntry, &json!([])).len(), 1);
         assert!(!is_event_kind("a..b"));
         assert!(!is_event_kind(""));
@@ -367,7 +373,8 @@ mod tests {
 
     #[test]
     fn statement_shape_is_closed() {
-        let ok = json!({"_type": "t", "subject": [{"name": "n", "digest": {"sha256": "ab"}}],
+        let ok = json!({"_type": "https://in-toto.io/Statement/v1",
+                        "subject": [{"name": "n", "digest": {"sha256": Digest::ZERO.to_hex()}}],
                         "predicateType": "p", "predicate": {}});
         assert!(schema_issues(SchemaKind::Statement, &ok).is_empty());
         let mut extra = ok.clone();
