@@ -99,6 +99,38 @@ Example:\n  clyra verify-envelope run.dsse.json --trust trust.json --subject mod
         subjects: Vec<PathBuf>,
     },
 
+    /// Build and inspect DEF and PEF evidence bundles.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+
+    /// Verify an evidence bundle offline (exit 2 if it does not verify).
+    #[command(
+        after_help = "Recomputes every digest, the Merkle roots, every chain link, the signed \
+statement and its signatures; checks schemas, canonical JSON and the container (no unsafe paths, no \
+links, size limits). Findings carry stable codes (docs: spec/common/verification-codes.md). Exit 0 \
+valid, 2 invalid (whatever is wrong inside the bundle), 1 for problems outside it (unreadable trust \
+file, bad arguments, missing path).\n\n\
+Examples:\n  clyra verify run.def.zip --trust trust.json\n  \
+clyra verify run.def.zip --trust trust.json --artifacts exports/ --format json"
+    )]
+    Verify {
+        /// The bundle: a .zip file or an unpacked bundle directory.
+        bundle: PathBuf,
+        /// The trust file listing accepted public keys.
+        #[arg(long)]
+        trust: PathBuf,
+        /// Directory holding externalized artifacts (DIR/<name>); without it they are reported
+        /// as not checked.
+        #[arg(long)]
+        artifacts: Option<PathBuf>,
+        /// Verify as of this time (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<jiff::Timestamp>,
+        /// Distinct trusted keys that must have signed.
+        #[arg(long, default_value_t = 1)]
+        threshold: usize,
+    },
+
     /// Run the demo: record a small scenario, sign it, verify it (offline, in seconds).
     #[command(
         after_help = "Creates DIR (default ./clyra-demo) with a signing key, a trust file, a \
@@ -255,5 +287,83 @@ from the proof file.\n\nExample:\n  clyra merkle verify inclusion --proof proof.
         /// The trusted root of the newer tree.
         #[arg(long)]
         new_root: clyra_evidence::Digest,
+    },
+}
+
+/// Which evidence format to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KindArg {
+    /// Data Evidence Format: pipeline runs, warehouse anchors, dbt.
+    Def,
+    /// Portable Evidence Format: agents, tool calls, approvals.
+    Pef,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Build a signed bundle from a journal (and artifacts) into one file.
+    #[command(
+        after_help = "The journal is NDJSON: chained entries (with seq and prev, as a clyra \
+journal exports them) or raw events (objects with ts and kind), which are chained from genesis. Every \
+file under --artifacts is embedded as artifacts/<path>; --external FILE=URI records FILE's size and \
+SHA-256 and where it lives, without embedding it. Without --predicate the predicate is derived from \
+the journal (runs, anchors, dbt models and tests; gateway decisions, tool calls, approvals). With \
+SOURCE_DATE_EPOCH set, created_at comes from it and no timing is recorded, so identical inputs give \
+identical bytes.\n\n\
+Example:\n  clyra bundle build --kind def --journal journal.ndjson --artifacts target/ \\\n    \
+--key keys/clyra.key --tenant acme --environment prod --out run.def.zip"
+    )]
+    Build {
+        /// Def (data) or pef (agents and automation).
+        #[arg(long, value_enum)]
+        kind: KindArg,
+        /// The journal, NDJSON.
+        #[arg(long)]
+        journal: PathBuf,
+        /// Directory whose files are embedded as artifacts.
+        #[arg(long)]
+        artifacts: Option<PathBuf>,
+        /// An externalized artifact, FILE=URI (repeatable).
+        #[arg(long)]
+        external: Vec<String>,
+        /// Private key to sign with (repeat for several signers).
+        #[arg(long, required = true)]
+        key: Vec<PathBuf>,
+        /// Where to write the bundle (never over an existing file).
+        #[arg(long)]
+        out: PathBuf,
+        /// Write an unpacked bundle directory instead of a .zip.
+        #[arg(long)]
+        dir: bool,
+        /// The bundle id (default: FORMAT-RUN_ID).
+        #[arg(long)]
+        bundle_id: Option<String>,
+        /// Tenant the evidence belongs to.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Environment (prod, staging, dev).
+        #[arg(long, default_value = "dev")]
+        environment: String,
+        /// Run id (default: the journal's first run_id, else one from the time).
+        #[arg(long)]
+        run_id: Option<String>,
+        /// A person or service that acted (repeatable).
+        #[arg(long = "actor")]
+        actors: Vec<String>,
+        /// The predicate's domain members as JSON, instead of deriving them.
+        #[arg(long)]
+        predicate: Option<PathBuf>,
+        /// SHA-256 of the policy in force.
+        #[arg(long)]
+        policy_sha256: Option<clyra_evidence::Digest>,
+        /// An SLA to record, e.g. `generation_ms<=5000` (repeatable; default generation_ms<=5000).
+        #[arg(long)]
+        sla: Vec<String>,
+    },
+    /// Summarize a bundle for people: what, when, who, counts, anchors, signers (not a verdict).
+    #[command(after_help = "Example:\n  clyra bundle inspect run.def.zip")]
+    Inspect {
+        /// The bundle file or directory.
+        bundle: PathBuf,
     },
 }

@@ -1,5 +1,6 @@
 //! One module per command; each returns the exit code it wants.
 
+mod bundle;
 mod canon;
 mod demo;
 mod keys;
@@ -50,6 +51,64 @@ pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
             out,
         ),
         Command::Demo { dir } => demo::run(&dir, out),
+        Command::Verify {
+            bundle: path,
+            trust,
+            artifacts,
+            at,
+            threshold,
+        } => bundle::verify(
+            bundle::VerifyArgs {
+                bundle: path,
+                trust,
+                artifacts,
+                at,
+                threshold,
+            },
+            out,
+        ),
+        Command::Bundle(crate::cli::BundleCommand::Inspect { bundle: path }) => {
+            bundle::inspect(&path, out)
+        }
+        Command::Bundle(crate::cli::BundleCommand::Build {
+            kind,
+            journal,
+            artifacts,
+            external,
+            key,
+            out: out_path,
+            dir,
+            bundle_id,
+            tenant,
+            environment,
+            run_id,
+            actors,
+            predicate,
+            policy_sha256,
+            sla,
+        }) => bundle::build(
+            bundle::BuildArgs {
+                kind: match kind {
+                    crate::cli::KindArg::Def => clyra_evidence::bundle::Kind::Def,
+                    crate::cli::KindArg::Pef => clyra_evidence::bundle::Kind::Pef,
+                },
+                journal,
+                artifacts,
+                external,
+                key,
+                out: out_path,
+                dir,
+                bundle_id,
+                tenant,
+                environment,
+                run_id,
+                actors,
+                predicate,
+                policy_sha256,
+                sla,
+            },
+            out,
+        ),
     }
 }
 

@@ -432,7 +432,7 @@ fn trust_add_refuses_a_duplicate_key() {
 }
 
 #[test]
-fn demo_records_signs_and_verifies_and_can_be_rerun() {
+fn demo_builds_and_verifies_def_and_pef_bundles_and_can_be_rerun() {
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("demo");
     let out = clyra()
@@ -447,46 +447,47 @@ fn demo_records_signs_and_verifies_and_can_be_rerun() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v = json_of(&out.stdout);
-    assert_eq!(v["verdict"], "valid");
-    assert_eq!(v["entries"], 10);
-    // The printed command verifies again.
-    let (code, report) = {
+    assert_eq!(v["journal"]["entries"], 10);
+    let bundles = v["bundles"].as_array().unwrap();
+    assert_eq!(bundles.len(), 2);
+    assert_eq!(bundles[0]["format"], "clyra-def");
+    assert_eq!(bundles[1]["format"], "clyra-pef");
+    // The PEF segment continues the journal where the DEF segment ends.
+    assert_eq!(
+        bundles[0]["last_seq"].as_u64().unwrap() + 1,
+        bundles[1]["first_seq"].as_u64().unwrap()
+    );
+    for b in bundles {
+        assert_eq!(b["verdict"], "valid");
+        // The printed command verifies again, from the files alone.
+        let path = b["path"].as_str().unwrap();
         let out = clyra()
-            .current_dir(&ws)
-            .args([
-                "--format",
-                "json",
-                "verify-envelope",
-                "journal.dsse.json",
-                "--trust",
-                "trust.json",
-            ])
-            .args(["--subject", "journal.ndjson"])
+            .args(["--format", "json", "verify", path, "--trust"])
+            .arg(ws.join("trust.json"))
             .output()
             .unwrap();
-        (out.status.code().unwrap(), json_of(&out.stdout))
-    };
-    assert_eq!(code, 0, "{report}");
-    // Editing one journal line breaks the subject digest.
-    let journal = std::fs::read_to_string(ws.join("journal.ndjson")).unwrap();
-    std::fs::write(
-        ws.join("journal.ndjson"),
-        journal.replacen("\"block\"", "\"allow\"", 1),
-    )
-    .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_eq!(json_of(&out.stdout)["verdict"], "valid");
+    }
+    // One flipped byte anywhere in a bundle: exit 2 with a finding.
+    let def = ws.join("bundles/run.def.zip");
+    let mut bytes = std::fs::read(&def).unwrap();
+    let mid = bytes.len() / 3;
+    bytes[mid] ^= 0x20;
+    std::fs::write(&def, &bytes).unwrap();
     clyra()
-        .current_dir(&ws)
-        .args([
-            "verify-envelope",
-            "journal.dsse.json",
-            "--trust",
-            "trust.json",
-            "--subject",
-            "journal.ndjson",
-        ])
+        .args(["verify"])
+        .arg(&def)
+        .arg("--trust")
+        .arg(ws.join("trust.json"))
         .assert()
         .code(2)
-        .stdout(predicate::str::contains("E_SUBJECT_MISMATCH"));
+        .stdout(predicate::str::contains("INVALID"));
     // Re-running replaces the demo; a foreign directory is never touched.
     clyra().args(["demo", "--dir"]).arg(&ws).assert().success();
     let foreign = dir.path().join("mine");
@@ -499,6 +500,144 @@ fn demo_records_signs_and_verifies_and_can_be_rerun() {
         .code(1)
         .stderr(predicate::str::contains("not made by"));
     assert!(foreign.join("precious.txt").exists());
+}
+
+#[test]
+fn bundle_build_verify_inspect_from_raw_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    generate(d, "ed25519", "k");
+    clyra()
+        .current_dir(d)
+        .args(["keys", "trust", "add", "--trust", "trust.json", "k.pub"])
+        .assert()
+        .success();
+    std::fs::write(
+        d.join("events.ndjson"),
+        concat!(
+            r#"{"ts":"2026-11-24T09:00:00Z","kind":"dbt.run.started","run_id":"r1"}"#,
+            "\n",
+            r#"{"ts":"2026-11-24T09:00:01Z","kind":"warehouse.anchor","run_id":"r1","anchor":{"platform":"postgres","kind":"wal_lsn","value":"0/16B3748"}}"#,
+            "\n",
+            r#"{"ts":"2026-11-24T09:00:09Z","kind":"dbt.run.finished","run_id":"r1","status":"success"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(d.join("target")).unwrap();
+    std::fs::write(d.join("target/run_results.json"), r#"{"results": []}"#).unwrap();
+    std::fs::write(d.join("export.csv"), "id,amount\n1,250.00\n").unwrap();
+    let build = |out: &str| {
+        let mut c = clyra();
+        c.current_dir(d)
+            .env("SOURCE_DATE_EPOCH", "1795000000")
+            .args([
+                "bundle",
+                "build",
+                "--kind",
+                "def",
+                "--journal",
+                "events.ndjson",
+                "--artifacts",
+                "target",
+            ])
+            .args([
+                "--external",
+                "export.csv=s3://acme-evidence/export.csv",
+                "--key",
+                "k.key",
+            ])
+            .args(["--tenant", "acme", "--environment", "prod", "--out", out]);
+        c
+    };
+    build("a.zip")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("3 entries"));
+    // Reproducible: the same inputs under SOURCE_DATE_EPOCH give the same bytes.
+    build("b.zip").assert().success();
+    assert_eq!(
+        std::fs::read(d.join("a.zip")).unwrap(),
+        std::fs::read(d.join("b.zip")).unwrap()
+    );
+    // Never over an existing file.
+    build("a.zip")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("refusing to overwrite"));
+
+    // Without the external artifact's bytes: valid, with the warning shown.
+    let out = clyra()
+        .current_dir(d)
+        .args([
+            "--format",
+            "json",
+            "verify",
+            "a.zip",
+            "--trust",
+            "trust.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let report = json_of(&out.stdout);
+    assert_eq!(codes(&report), ["W_ARTIFACT_NOT_CHECKED"]);
+    // With them: clean. With other bytes: E_ARTIFACT_MISMATCH.
+    std::fs::create_dir(d.join("ext")).unwrap();
+    std::fs::copy(d.join("export.csv"), d.join("ext/export.csv")).unwrap();
+    let (code, report) = {
+        let out = clyra()
+            .current_dir(d)
+            .args([
+                "--format",
+                "json",
+                "verify",
+                "a.zip",
+                "--trust",
+                "trust.json",
+                "--artifacts",
+                "ext",
+            ])
+            .output()
+            .unwrap();
+        (out.status.code().unwrap(), json_of(&out.stdout))
+    };
+    assert_eq!((code, codes(&report).len()), (0, 0), "{report}");
+    std::fs::write(d.join("ext/export.csv"), "id,amount\n1,2500.00\n").unwrap();
+    clyra()
+        .current_dir(d)
+        .args([
+            "verify",
+            "a.zip",
+            "--trust",
+            "trust.json",
+            "--artifacts",
+            "ext",
+        ])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("E_ARTIFACT_MISMATCH"));
+    // Problems outside the bundle are exit 1.
+    clyra()
+        .current_dir(d)
+        .args(["verify", "missing.zip", "--trust", "trust.json"])
+        .assert()
+        .code(1);
+    clyra()
+        .current_dir(d)
+        .args(["bundle", "inspect", "a.zip"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("postgres wal_lsn 0/16B3748"))
+        .stdout(predicate::str::contains("artifacts/run_results.json"));
+    // Garbage is a bundle that does not verify (2), not a tool error.
+    std::fs::write(d.join("junk.zip"), "not a zip at all").unwrap();
+    clyra()
+        .current_dir(d)
+        .args(["verify", "junk.zip", "--trust", "trust.json"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("E_ARCHIVE"));
 }
 
 #[test]
@@ -516,6 +655,9 @@ fn every_command_has_help_with_an_example() {
         vec!["sign"],
         vec!["verify-envelope"],
         vec!["demo"],
+        vec!["bundle", "build"],
+        vec!["bundle", "inspect"],
+        vec!["verify"],
     ] {
         clyra()
             .args(&cmd)

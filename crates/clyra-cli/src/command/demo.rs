@@ -6,14 +6,15 @@
 use std::path::Path;
 
 use anyhow::Context as _;
+use clyra_evidence::bundle::{
+    verify_path, BundleBuilder, Governance, Kind, Producer, SlaOp, VerifyOptions,
+};
 use clyra_evidence::chain::{link_from_entry, ChainBuilder, ChainVerifier};
-use clyra_evidence::intoto::{self, Statement, Subject};
 use clyra_evidence::keys::{Algorithm, Signer};
 use clyra_evidence::trust::TrustStore;
-use clyra_evidence::{jcs, merkle, Digest};
+use clyra_evidence::{jcs, Digest};
 use serde_json::{json, Map, Value};
 
-use crate::command::verify_envelope::{self, Expectations};
 use crate::command::{keys, write_new_file};
 use crate::output::{Exit, Output};
 
@@ -96,7 +97,6 @@ pub fn run(dir: &Path, out: &Output) -> anyhow::Result<Exit> {
     // 2. The journal: each event becomes a hash-chained entry, one canonical JSON object a line.
     let mut builder = ChainBuilder::new();
     let mut journal = Vec::new();
-    let mut leaves = Vec::new();
     for event in scenario() {
         let body: Map<String, Value> = match event {
             Value::Object(m) => m,
@@ -105,13 +105,11 @@ pub fn run(dir: &Path, out: &Output) -> anyhow::Result<Exit> {
         let entry = builder
             .append(body, jcs::canonicalize_value)
             .map_err(|e| anyhow::anyhow!("cannot append to the journal: {e}"))?;
-        leaves.push(merkle::leaf_hash(&entry.canonical_bytes));
         journal.extend_from_slice(&entry.canonical_bytes);
         journal.push(b'\n');
     }
     let journal_path = dir.join("journal.ndjson");
     write_new_file(&journal_path, &journal)?;
-    let root = merkle::root(&leaves);
 
     // 3. Check the chain as a verifier would, from the bytes on disk.
     let mut verifier = ChainVerifier::new(Some(0), Some(Digest::ZERO));
@@ -124,94 +122,144 @@ pub fn run(dir: &Path, out: &Output) -> anyhow::Result<Exit> {
     }
     let summary = verifier.finish(Some(builder.head()), None)?;
 
-    // 4. A signed in-toto statement about the journal and its Merkle root.
-    let journal_subject = Subject {
-        name: "journal.ndjson".into(),
-        digest: [("sha256".to_owned(), Digest::sha256(&journal).to_hex())]
-            .into_iter()
-            .collect(),
+    // 4. Two bundles cut from the one journal: DEF for the dbt run, PEF for the agent session,
+    //    which continues the chain where the dbt run ended.
+    let entries: Vec<Value> = std::fs::read(&journal_path)?
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(jcs::parse_strict)
+        .collect::<Result<_, _>>()?;
+    let split = entries
+        .iter()
+        .position(|e| e.get("kind").and_then(Value::as_str) == Some("gateway.decision"))
+        .unwrap_or(entries.len());
+    std::fs::create_dir_all(dir.join("bundles"))?;
+    let created_at = jiff::Timestamp::from_millisecond(jiff::Timestamp::now().as_millisecond())?;
+    let producer = Producer {
+        name: "clyra".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
     };
-    let root_subject = Subject {
-        name: "merkle-root".into(),
-        digest: [("sha256".to_owned(), root.to_hex())].into_iter().collect(),
-    };
-    let predicate = json!({
-        "journal": {"first_seq": summary.first_seq, "last_seq": summary.last_seq,
-                    "count": summary.count, "head": summary.head.to_hex()},
-        "merkle": {"alg": "rfc9162-sha256", "tree_size": leaves.len(), "root": root.to_hex()},
-        "producer": {"name": "clyra", "version": env!("CARGO_PKG_VERSION")},
-    });
-    let statement = Statement::new(
-        vec![journal_subject, root_subject],
-        "https://clyra.dev/demo/v0",
-        predicate,
-    );
     let signers: [&dyn Signer; 1] = [&key];
-    let envelope = intoto::sign_statement(&statement, &signers, jcs::canonicalize)?;
-    let envelope_path = dir.join("journal.dsse.json");
-    write_new_file(
-        &envelope_path,
-        format!("{}\n", envelope.to_json()).as_bytes(),
-    )?;
+    let mut made = Vec::new();
+    for (kind, range, run_id, actors, name) in [
+        (
+            Kind::Def,
+            0..split,
+            "dbt-2026-11-24T09:00:00Z-7f3a",
+            vec!["service:airflow/daily_finance"],
+            "run.def.zip",
+        ),
+        (
+            Kind::Pef,
+            split..entries.len(),
+            "agent-7c1",
+            vec![
+                "agent:support-copilot",
+                "user:ana@acme.example",
+                "user:lee@acme.example",
+            ],
+            "session.pef.zip",
+        ),
+    ] {
+        let governance = Governance {
+            tenant: "acme".into(),
+            environment: "prod".into(),
+            run_id: run_id.into(),
+            actors: actors.into_iter().map(str::to_owned).collect(),
+        };
+        let mut builder = BundleBuilder::new(
+            kind,
+            format!("demo-{run_id}"),
+            created_at,
+            producer.clone(),
+            governance,
+        );
+        builder
+            .record_generation_time(true)
+            .sla("generation_ms", SlaOp::Le, 5000.0);
+        for e in &entries[range] {
+            builder.push_entry(e.clone())?;
+        }
+        builder.derive_predicate();
+        let built = std::time::Instant::now();
+        let bundle = builder.build(&signers)?;
+        let build_ms = built.elapsed().as_secs_f64() * 1e3;
+        let path = dir.join("bundles").join(name);
+        bundle.write_zip(&path)?;
+        made.push((
+            path,
+            bundle.manifest().clone(),
+            bundle.zip_bytes().len(),
+            build_ms,
+        ));
+    }
 
-    // 5. Verify it as an auditor would: only the files on disk and the trust file.
+    // 5. Verify both as an auditor would: only the files on disk and the trust file.
     let trust_back = TrustStore::read_file(&trust_path)?;
-    let want = Expectations {
-        threshold: 1,
-        at: jiff::Timestamp::now(),
-        predicate_type: Some("https://clyra.dev/demo/v0"),
-        subjects: vec![(
-            "journal.ndjson".into(),
-            Digest::sha256(&std::fs::read(&journal_path)?),
-        )],
-    };
-    let report = verify_envelope::verify_bytes(
-        "journal.dsse.json",
-        &std::fs::read(&envelope_path)?,
-        &trust_back,
-        &want,
-    );
-    let valid = report.verdict == "valid";
+    let options = VerifyOptions::new(&trust_back, jiff::Timestamp::now());
+    let mut reports = Vec::new();
+    for (path, ..) in &made {
+        reports.push(verify_path(path, &options)?);
+    }
+    let valid = reports.iter().all(|r| r.is_valid());
     let elapsed_ms = started.elapsed().as_millis();
     let again = format!(
-        "cd {} && clyra verify-envelope journal.dsse.json --trust trust.json --subject journal.ndjson",
-        dir.display()
+        "clyra verify {} --trust {}",
+        dir.join("bundles").join("run.def.zip").display(),
+        trust_path.display()
     );
+    let bundles_json: Vec<Value> = made
+        .iter()
+        .zip(&reports)
+        .map(|((path, m, size, build_ms), r)| {
+            json!({"path": path, "format": m.format, "verdict": r.verdict, "entries": m.journal.count,
+                   "first_seq": m.journal.first_seq, "last_seq": m.journal.last_seq,
+                   "merkle_root": m.merkle.root, "entries_root": m.journal.entries_root,
+                   "bytes": size, "build_ms": build_ms, "findings": r.findings})
+        })
+        .collect();
     out.emit(
         &json!({
             "ok": valid,
             "dir": dir,
-            "verdict": report.verdict,
-            "entries": summary.count,
-            "journal_head": summary.head.to_hex(),
-            "merkle_root": root.to_hex(),
+            "journal": {"path": journal_path, "entries": summary.count, "head": summary.head},
+            "bundles": bundles_json,
             "keyid": key.key_id().to_hex(),
-            "files": {"journal": journal_path, "envelope": envelope_path, "trust": trust_path,
-                      "private_key": key_path, "public_key": pub_path},
+            "trust": trust_path,
+            "private_key": key_path,
+            "public_key": pub_path,
             "elapsed_ms": elapsed_ms,
             "verify_again": again,
-            "findings": report.findings,
         }),
         || {
-            format!(
-                "Clyra demo: recorded, signed and verified a dbt run and an agent session\n\n\
-                 journal      {} entries, seq {}..{}, head {}\n\
-                 merkle root  {}\n\
-                 signed by    {} (ed25519)\n\
-                 verdict      {}\n\n\
-                 files in {}:\n  journal.ndjson      the hash-chained entries\n  journal.dsse.json   the signed statement (DSSE, in-toto)\n  \
-                 trust.json          the public key an auditor trusts\n  keys/clyra.key      the private key (mode 0600)\n\n\
-                 verify again:\n  {again}\n\n\
-                 done in {elapsed_ms} ms",
+            let mut s = format!(
+                "Clyra demo: a dbt run and an agent session, recorded, bundled, signed and verified\n\n\
+                 journal   {} entries, seq {}..{}, head {}\n\
+                 signer    {} (ed25519, trusted in trust.json)\n\n",
                 summary.count,
                 summary.first_seq,
                 summary.last_seq,
                 summary.head,
-                root,
                 key.key_id(),
-                report.verdict.to_uppercase(),
-                dir.display(),
-            )
+            );
+            for ((path, m, size, build_ms), r) in made.iter().zip(&reports) {
+                s.push_str(&format!(
+                    "{} {}\n  entries      {} (seq {}..{})\n  merkle root  {}\n  size         {} bytes, built in {:.1} ms\n  verdict      {}\n",
+                    if m.format == Kind::Def { "DEF" } else { "PEF" },
+                    path.display(),
+                    m.journal.count,
+                    m.journal.first_seq,
+                    m.journal.last_seq,
+                    m.merkle.root,
+                    size,
+                    build_ms,
+                    if r.is_valid() { "VALID".to_owned() } else { format!("INVALID {:?}", r.codes()) },
+                ));
+            }
+            s.push_str(&format!(
+                "\nverify again (offline, needs only the bundle and trust.json):\n  {again}\n\ndone in {elapsed_ms} ms"
+            ));
+            s
         },
     );
     Ok(if valid {
