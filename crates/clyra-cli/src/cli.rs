@@ -299,6 +299,8 @@ pub enum KindArg {
     Pef,
 }
 
+// Parsed once per process; boxing the large variant would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum BundleCommand {
     /// Build a signed bundle from a journal (and artifacts) into one file.
