@@ -1079,6 +1079,56 @@ fn garbage_and_truncated_archives() {
     assert_codes(&verify(&f, &longer), &[Code::Archive]);
 }
 
+/// The stored data of `name` in a canonical container.
+fn data_offset(bytes: &[u8], name: &str) -> usize {
+    let (_, cd) = central_entries(bytes)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap();
+    let local = u32::from_le_bytes([
+        bytes[cd + 42],
+        bytes[cd + 43],
+        bytes[cd + 44],
+        bytes[cd + 45],
+    ]);
+    local as usize + 30 + name.len()
+}
+
+#[test]
+fn a_container_fault_found_while_reading_is_the_only_finding() {
+    // §2.2: container findings are fatal; the verifier reports the first and reads nothing else,
+    // even when the fault (a CRC-32 mismatch) only shows once an entry has been read.
+    let f = Fixture::new();
+    // A CRC fault in the journal and an unlisted file: only the CRC fault.
+    let mut c = unzip(&def_bundle(&f));
+    c.insert("artifacts/debug.log".into(), b"x".to_vec());
+    let mut bytes = rezip(&c);
+    let at = data_offset(&bytes, JOURNAL_PATH) + 10;
+    bytes[at] ^= 0x01;
+    let report = verify(&f, &bytes);
+    assert_codes(&report, &[Code::Archive]);
+    assert_eq!(report.findings[0].path.as_deref(), Some(JOURNAL_PATH));
+    // A CRC fault in the manifest and a broken signature: only the CRC fault.
+    let mut bytes = tampered(&f, |c| {
+        let mut env = Envelope::from_json(&c[ATTESTATION_PATH]).unwrap();
+        env.signatures[0].sig[0] ^= 0x01;
+        c.insert(
+            ATTESTATION_PATH.into(),
+            jcs::canonicalize(env.to_json().as_bytes()).unwrap(),
+        );
+    });
+    let at = data_offset(&bytes, MANIFEST_PATH) + 10;
+    bytes[at] ^= 0x01;
+    let report = verify(&f, &bytes);
+    assert_codes(&report, &[Code::Archive]);
+    assert_eq!(report.findings[0].path.as_deref(), Some(MANIFEST_PATH));
+    // A CRC fault in an artifact hides the digest mismatch it causes.
+    let mut bytes = def_bundle(&f);
+    let at = data_offset(&bytes, "artifacts/dbt/run_results.json") + 2;
+    bytes[at] ^= 0x01;
+    assert_codes(&verify(&f, &bytes), &[Code::Archive]);
+}
+
 #[test]
 fn any_other_zip_encoding_is_refused() {
     let f = Fixture::new();

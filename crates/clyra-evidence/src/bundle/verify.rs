@@ -4,8 +4,10 @@
 //! Every problem inside the bundle is a [`Finding`]; only problems outside it (the path does not
 //! exist, the options are unusable) are a [`VerifyError`]. Independent checks all run; a check
 //! whose input failed an earlier step is skipped (no journal check against a manifest that failed
-//! its schema). Memory stays bounded: documents are capped, files stream through SHA-256, and the
-//! journal is read line by line with a per-line cap.
+//! its schema). A container finding met while reading an entry (a CRC-32 mismatch) is fatal, as
+//! the container checks are: it becomes the only finding and nothing more is read. Memory stays
+//! bounded: documents are capped, files stream through SHA-256, and the journal is read line by
+//! line with a per-line cap.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -264,6 +266,10 @@ pub fn verify_zip_bytes(bytes: &[u8], options: &VerifyOptions<'_>) -> Report {
 struct Run<'o, 'a> {
     options: &'o VerifyOptions<'a>,
     report: Report,
+    /// The first container finding met while reading an entry (a CRC-32 or local header that
+    /// does not match, a directory file that changed under the verifier). Container findings are
+    /// fatal (§2.2, §2.3): once one is found nothing else is read, and it is the only finding.
+    fatal: Option<Finding>,
 }
 
 /// What the manifest step produced.
@@ -302,6 +308,7 @@ impl<'o, 'a> Run<'o, 'a> {
                 findings: Vec::new(),
                 summary: Summary::default(),
             },
+            fatal: None,
         }
     }
 
@@ -313,7 +320,24 @@ impl<'o, 'a> Run<'o, 'a> {
         });
     }
 
+    /// A fault met while reading `path`: a missing file is an ordinary finding; anything else
+    /// means the container cannot be trusted, which is fatal.
+    fn read_failed(&mut self, code: Code, path: Option<&str>, message: String) {
+        if code == Code::MissingFile {
+            self.finding(code, path, message);
+        } else if self.fatal.is_none() {
+            self.fatal = Some(Finding {
+                code,
+                path: path.map(str::to_owned),
+                message,
+            });
+        }
+    }
+
     fn finish(mut self) -> Report {
+        if let Some(fatal) = self.fatal.take() {
+            self.report.findings = vec![fatal];
+        }
         self.report.verdict = if self.report.findings.iter().any(|f| f.code.is_error()) {
             Verdict::Invalid
         } else {
@@ -335,10 +359,16 @@ impl<'o, 'a> Run<'o, 'a> {
 
     fn bundle(&mut self, source: &mut dyn Source) {
         let manifest = self.manifest(source);
+        if self.fatal.is_some() {
+            return;
+        }
         self.attestation(source, &manifest);
         let Some(m) = manifest.usable.as_ref() else {
             return;
         };
+        if self.fatal.is_some() {
+            return;
+        }
         let s = &mut self.report.summary;
         s.entries = Some(m.journal.count);
         s.first_seq = Some(m.journal.first_seq);
@@ -349,6 +379,9 @@ impl<'o, 'a> Run<'o, 'a> {
         s.files = m.files.len();
         s.external_artifacts = m.external_artifacts.len();
         let journal = self.files(source, m);
+        if self.fatal.is_some() {
+            return;
+        }
         if let Some(value) = &manifest.value {
             self.merkle_root(value, m);
         }
@@ -388,7 +421,7 @@ impl<'o, 'a> Run<'o, 'a> {
         match read {
             Ok(_) => Some(bytes),
             Err((code, message)) => {
-                self.finding(code, Some(path), message);
+                self.read_failed(code, Some(path), message);
                 None
             }
         }
@@ -643,7 +676,12 @@ impl<'o, 'a> Run<'o, 'a> {
                 source.open(&f.path).and_then(hash_stream)
             };
             match read {
-                Err((code, message)) => self.finding(code, here, message),
+                Err((code, message)) => {
+                    self.read_failed(code, here, message);
+                    if self.fatal.is_some() {
+                        return None;
+                    }
+                }
                 Ok((size, _)) if size != f.size => self.finding(
                     Code::SizeMismatch,
                     here,
