@@ -944,6 +944,57 @@ pub fn read_public_key_file(path: &Path) -> Result<PublicKey, KeyError> {
     PublicKey::from_pem(&text).map_err(in_file(path))
 }
 
+/// Whether a DER-encoded ECDSA P-256 signature has a low `s` (s ≤ n/2). Both `(r, s)` and
+/// `(r, n − s)` verify, so a verifier that must see one encoding per signature (a bundle's closed
+/// attestation, spec/common/bundle.md §5) requires the low one. `None` if it is not valid DER.
+pub fn ecdsa_p256_is_low_s(der: &[u8]) -> Option<bool> {
+    let sig = p256::ecdsa::Signature::from_der(der).ok()?;
+    Some(sig.normalize_s().is_none())
+}
+
+/// Rewrites a DER-encoded ECDSA P-256 signature to its low-`s` twin (unchanged if already low).
+/// Any signer's output, a KMS's included, can be normalized this way after the fact.
+pub fn ecdsa_p256_normalize_low_s(der: &[u8]) -> Result<Vec<u8>, SignatureError> {
+    let sig = p256::ecdsa::Signature::from_der(der).map_err(|_| SignatureError::Malformed {
+        algorithm: Algorithm::EcdsaP256Sha256,
+        reason: "not a DER-encoded P-256 signature",
+    })?;
+    Ok(sig
+        .normalize_s()
+        .unwrap_or(sig)
+        .to_der()
+        .as_bytes()
+        .to_vec())
+}
+
+/// A signer whose ECDSA P-256 signatures are always low-`s`; other algorithms pass through.
+pub struct LowS<'a>(pub &'a dyn Signer);
+
+impl fmt::Debug for LowS<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LowS({})", self.0.key_id())
+    }
+}
+
+impl Signer for LowS<'_> {
+    fn algorithm(&self) -> Algorithm {
+        self.0.algorithm()
+    }
+
+    fn public_key(&self) -> &PublicKey {
+        self.0.public_key()
+    }
+
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, SignatureError> {
+        let sig = self.0.sign(msg)?;
+        if self.0.algorithm() == Algorithm::EcdsaP256Sha256 {
+            ecdsa_p256_normalize_low_s(&sig)
+        } else {
+            Ok(sig)
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -1397,5 +1448,24 @@ CrzAH3CVTAOQ0jgMeCvVTiaRJaRPRDOv8UMs6U4SvKc6pnrIDOoSYI3fdA==
             read_public_key_file(&dir.path().join("missing.pub")),
             Err(KeyError::Io { .. })
         ));
+    }
+
+    #[test]
+    fn low_s_normalization_keeps_validity_and_is_idempotent() {
+        let key = PrivateKey::generate(Algorithm::EcdsaP256Sha256).unwrap();
+        let msg = b"low s";
+        let mut saw_high = false;
+        for i in 0..32u8 {
+            let m = [msg.as_slice(), &[i]].concat();
+            let sig = key.sign(&m).unwrap();
+            saw_high |= !ecdsa_p256_is_low_s(&sig).unwrap();
+            let low = LowS(&key).sign(&m).unwrap();
+            assert_eq!(ecdsa_p256_is_low_s(&low), Some(true));
+            key.public_key().verify(&m, &low).unwrap();
+            assert_eq!(ecdsa_p256_normalize_low_s(&low).unwrap(), low);
+        }
+        // RFC 6979 signing does not normalize, so some of 32 signatures are high-s.
+        assert!(saw_high);
+        assert_eq!(ecdsa_p256_is_low_s(b"junk"), None);
     }
 }

@@ -9,19 +9,17 @@
 //! `zipstore::write`, so the container stays canonical and the edit reaches the later checks).
 //! The directory-form case gets file-level mutants the same way.
 //!
-//! A mutant must be rejected unless it is byte-identical to the original. The one exception is
-//! written down in [`only_signature_metadata_changed`]: the spec (§5, after DSSE) makes a
-//! signature's `keyid` an unauthenticated hint and counts signatures by distinct key, so editing
-//! a hint or repeating a signature leaves the evidence verifiable. Such mutants are counted and
-//! printed, never silently passed; any other accepted mutant fails the test with the case, the
-//! seed and the mutation. Re-run one mutant with
+//! A mutant must be rejected unless it is byte-identical to the original: there are no exceptions.
+//! DSSE alone leaves parts of an envelope unauthenticated (the `keyid` hints, repeated signatures,
+//! the high-s twin of an ECDSA signature); a bundle's attestation is closed (spec §5), so those
+//! edits are rejected too, and the mutations below include them on purpose. An accepted mutant
+//! fails the test with the case, the seed and the mutation. Re-run one mutant with
 //! `CLYRA_MUTANT=def/dbt_run_postgres:0x1234abcd cargo test --test bundle_mutations -- --nocapture`.
 
 #[allow(dead_code)]
 #[path = "support/bundle_forge.rs"]
 mod forge;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -350,7 +348,11 @@ fn with_raw_duplicate(c: &Contents, name: &str) -> Option<Vec<u8>> {
 fn mutate_zip(original: &[u8], rng: &mut Rng) -> (String, Vec<u8>) {
     let mut c = unzip(original);
     let names: Vec<String> = c.keys().cloned().collect();
-    match rng.below(9) {
+    match rng.below(11) {
+        9 | 10 => {
+            let what = signature_mutation(&mut c, rng);
+            (what, rezip(&c))
+        }
         0 => {
             let mut m = original.to_vec();
             let what = flip_bytes(&mut m, rng);
@@ -455,7 +457,8 @@ fn mutate_dir(original: &Contents, rng: &mut Rng) -> (String, Contents) {
     let mut c = original.clone();
     let names: Vec<String> = c.keys().cloned().collect();
     let name = names[rng.below(names.len())].clone();
-    let what = match rng.below(8) {
+    let what = match rng.below(9) {
+        8 => signature_mutation(&mut c, rng),
         0 => {
             let what = flip_bytes(c.get_mut(&name).unwrap(), rng);
             format!("in `{name}`: {what}")
@@ -494,34 +497,98 @@ fn mutate_dir(original: &Contents, rng: &mut Rng) -> (String, Contents) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// The one tolerated change
+// Envelope edits DSSE alone would not notice
 
-/// Whether `mutant` differs from `original` only in DSSE signature metadata the spec leaves
-/// unauthenticated: the same files, the same envelope payload and payload type, the same set of
-/// signature bytes (so only `keyid` hints changed, or a signature was repeated). Spec §5: "keyid
-/// is a hint; a verifier counts distinct trusted keys".
-fn only_signature_metadata_changed(original: &Contents, mutant: &Contents) -> bool {
-    if original.keys().ne(mutant.keys()) {
-        return false;
-    }
-    for (name, bytes) in original {
-        if name != ATTESTATION_PATH && mutant[name] != *bytes {
-            return false;
+/// Edits the attestation's unauthenticated parts: a `keyid` changed or removed, a signature
+/// repeated, or an ECDSA signature replaced by its high-s twin `(r, n - s)`, which verifies too.
+fn signature_mutation(c: &mut Contents, rng: &mut Rng) -> String {
+    let Ok(mut env) = Envelope::from_json(&c[ATTESTATION_PATH]) else {
+        return "attestation unreadable: no change".to_owned();
+    };
+    let i = rng
+        .below(env.signatures.len().max(1))
+        .min(env.signatures.len().saturating_sub(1));
+    let what = match rng.below(4) {
+        0 => {
+            env.signatures[i].keyid = None;
+            format!("remove keyid of signature {i}")
         }
+        1 => {
+            env.signatures[i].keyid = Some(format!("{:064x}", rng.next()));
+            format!("replace keyid of signature {i}")
+        }
+        2 => {
+            let dup = env.signatures[i].clone();
+            env.signatures.push(dup);
+            format!("repeat signature {i}")
+        }
+        _ => match high_s_twin(&env.signatures[i].sig) {
+            Some(twin) => {
+                env.signatures[i].sig = twin;
+                format!("replace signature {i} by its high-s twin")
+            }
+            None => {
+                env.signatures[i].keyid = None;
+                format!("remove keyid of signature {i} (not ECDSA)")
+            }
+        },
+    };
+    c.insert(ATTESTATION_PATH.to_owned(), jcs_bytes(&env));
+    what
+}
+
+fn jcs_bytes(env: &Envelope) -> Vec<u8> {
+    clyra_evidence::jcs::canonicalize(env.to_json().as_bytes()).unwrap()
+}
+
+/// `(r, n - s)` for a DER ECDSA P-256 signature, or `None` if `sig` is not one.
+fn high_s_twin(sig: &[u8]) -> Option<Vec<u8>> {
+    // DER: 30 len 02 rlen r 02 slen s; rebuilt with minimal integer encodings.
+    if sig.len() < 8 || sig[0] != 0x30 || sig[2] != 0x02 {
+        return None;
     }
-    let (Ok(a), Ok(b)) = (
-        Envelope::from_json(&original[ATTESTATION_PATH]),
-        Envelope::from_json(&mutant[ATTESTATION_PATH]),
-    ) else {
-        return false;
+    let rlen = usize::from(sig[3]);
+    let r = sig.get(4..4 + rlen)?;
+    if *sig.get(4 + rlen)? != 0x02 {
+        return None;
+    }
+    let slen = usize::from(*sig.get(5 + rlen)?);
+    let s = sig.get(6 + rlen..6 + rlen + slen)?;
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ];
+    let mut s32 = [0u8; 32];
+    let s_trim: Vec<u8> = s.iter().copied().skip_while(|b| *b == 0).collect();
+    if s_trim.len() > 32 {
+        return None;
+    }
+    s32[32 - s_trim.len()..].copy_from_slice(&s_trim);
+    // n - s, big-endian subtraction.
+    let mut out = [0u8; 32];
+    let mut borrow = 0i16;
+    for k in (0..32).rev() {
+        let mut d = i16::from(N[k]) - i16::from(s32[k]) - borrow;
+        borrow = if d < 0 { 1 } else { 0 };
+        if d < 0 {
+            d += 256;
+        }
+        out[k] = d as u8;
+    }
+    let int = |v: &[u8]| {
+        let mut t: Vec<u8> = v.iter().copied().skip_while(|b| *b == 0).collect();
+        if t.first().is_some_and(|b| *b & 0x80 != 0) {
+            t.insert(0, 0);
+        }
+        let mut e = vec![0x02, t.len() as u8];
+        e.extend(t);
+        e
     };
-    let sigs = |e: &Envelope| {
-        e.signatures
-            .iter()
-            .map(|s| s.sig.clone())
-            .collect::<BTreeSet<_>>()
-    };
-    a.payload == b.payload && a.payload_type == b.payload_type && sigs(&a) == sigs(&b)
+    let body = [int(r), int(&out)].concat();
+    let mut der = vec![0x30, body.len() as u8];
+    der.extend(body);
+    Some(der)
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -532,25 +599,14 @@ struct Tally {
     mutants: u64,
     rejected: u64,
     identical: u64,
-    signature_metadata: Vec<String>,
     failures: Vec<String>,
 }
 
 impl Tally {
-    fn judge(
-        &mut self,
-        case: &str,
-        seed: u64,
-        what: &str,
-        report: &Report,
-        tolerated: impl FnOnce() -> bool,
-    ) {
+    fn judge(&mut self, case: &str, seed: u64, what: &str, report: &Report) {
         self.mutants += 1;
         if !report.is_valid() {
             self.rejected += 1;
-        } else if tolerated() {
-            self.signature_metadata
-                .push(format!("{case} seed {seed:#018x}: {what}"));
         } else {
             self.failures.push(format!(
                 "{case} seed {seed:#018x}: {what}: accepted ({:?})",
@@ -575,7 +631,6 @@ fn run_zip_case(case: &Case, seeds: &[u64], tally: &mut Tally) {
         "{} must verify before mutation",
         case.name
     );
-    let contents = unzip(&original);
     for &seed in seeds {
         let mut rng = Rng::new(seed);
         let (what, mutant) = mutate_zip(&original, &mut rng);
@@ -585,9 +640,7 @@ fn run_zip_case(case: &Case, seeds: &[u64], tally: &mut Tally) {
             continue;
         }
         let report = verify_zip_bytes(&mutant, &options);
-        tally.judge(&case.name, seed, &what, &report, || {
-            only_signature_metadata_changed(&contents, &unzip(&mutant))
-        });
+        tally.judge(&case.name, seed, &what, &report);
     }
 }
 
@@ -608,9 +661,7 @@ fn run_dir_case(case: &Case, seeds: &[u64], tally: &mut Tally) {
         std::fs::create_dir(&dir).unwrap();
         write_dir_contents(&dir, &mutant);
         let report = verify_path(&dir, &options).unwrap();
-        tally.judge(&case.name, seed, &what, &report, || {
-            only_signature_metadata_changed(&original, &mutant)
-        });
+        tally.judge(&case.name, seed, &what, &report);
     }
 }
 
@@ -639,36 +690,30 @@ fn every_mutant_of_a_valid_vector_is_rejected() {
             run_zip_case(case, &seeds, &mut tally);
         }
         println!(
-            "{:<38} {:>4} mutants: {:>4} rejected, {:>3} identical, {:>3} only changed signature metadata, {} accepted",
+            "{:<38} {:>4} mutants: {:>4} rejected, {:>3} identical, {} accepted",
             case.name,
             tally.mutants,
             tally.rejected,
             tally.identical,
-            tally.signature_metadata.len(),
             tally.failures.len()
         );
         if only.is_some() {
-            for m in tally.signature_metadata.iter().chain(&tally.failures) {
+            for m in &tally.failures {
                 println!("  {m}");
             }
         }
         total.mutants += tally.mutants;
         total.rejected += tally.rejected;
         total.identical += tally.identical;
-        total.signature_metadata.extend(tally.signature_metadata);
         total.failures.extend(tally.failures);
     }
     println!(
-        "{} mutants in {:.1?}: {} rejected, {} identical, {} only changed signature metadata (spec §5: keyid is a hint)",
+        "{} mutants in {:.1?}: {} rejected, {} identical",
         total.mutants,
         started.elapsed(),
         total.rejected,
-        total.identical,
-        total.signature_metadata.len()
+        total.identical
     );
-    if let Some(example) = total.signature_metadata.first() {
-        println!("  e.g. {example}");
-    }
     assert!(
         total.failures.is_empty(),
         "{} mutant(s) of valid vectors were accepted (re-run one with CLYRA_MUTANT=<case>:<seed>):\n  {}",

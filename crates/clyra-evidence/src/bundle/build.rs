@@ -476,7 +476,14 @@ impl BundleBuilder {
             self.kind.predicate_type(),
             predicate,
         );
-        let envelope = intoto::sign_statement(&statement, signers, jcs::canonicalize)?;
+        // A bundle's attestation is closed (spec §5): one encoding per signature, so ECDSA
+        // signatures are normalized to low s whatever the signer produced.
+        // Signatures are sorted by key id, so their order is not a second encoding either.
+        let mut low_s: Vec<crate::keys::LowS<'_>> =
+            signers.iter().map(|s| crate::keys::LowS(*s)).collect();
+        low_s.sort_by_key(|s| s.key_id().to_hex());
+        let low_s_refs: Vec<&dyn Signer> = low_s.iter().map(|s| s as &dyn Signer).collect();
+        let envelope = intoto::sign_statement(&statement, &low_s_refs, jcs::canonicalize)?;
         let envelope_bytes = jcs::canonicalize(envelope.to_json().as_bytes())?;
 
         // Sorted by path: artifacts/…, attestation.dsse.json, journal.ndjson, manifest.json.

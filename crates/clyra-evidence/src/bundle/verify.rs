@@ -501,6 +501,78 @@ impl<'o, 'a> Run<'o, 'a> {
     }
 
     /// §5.
+    /// A bundle's attestation is closed (spec §5): every signature names its key by `keyid`, the
+    /// signatures are sorted by keyid with each key once, each key is trusted and valid at the verification time, each signature
+    /// verifies under the key it names, and ECDSA signatures have a low `s`. DSSE alone lets
+    /// unauthenticated parts of an envelope (hints, extra or repeated signatures, the `s` twin)
+    /// change without changing the verdict; in a bundle, no byte may.
+    fn closed_signatures(&mut self, envelope: &Envelope) {
+        let here = Some(ATTESTATION_PATH);
+        let pae = crate::dsse::pae(&envelope.payload_type, &envelope.payload);
+        let mut previous: Option<KeyId> = None;
+        for (i, sig) in envelope.signatures.iter().enumerate() {
+            let Some(hint) = sig.keyid.as_deref() else {
+                self.finding(
+                    Code::Signature,
+                    here,
+                    format!(
+                        "signature {i} has no keyid; a bundle's signatures must name their key"
+                    ),
+                );
+                continue;
+            };
+            let Ok(keyid) = hint.parse::<KeyId>() else {
+                self.finding(
+                    Code::Signature,
+                    here,
+                    format!("signature {i}: keyid `{hint}` is not a key id (64 lowercase hex characters)"),
+                );
+                continue;
+            };
+            if previous.is_some_and(|p| p.to_hex() >= keyid.to_hex()) {
+                self.finding(
+                    Code::Signature,
+                    here,
+                    format!(
+                        "signature {i} (key `{keyid}`) is out of order or repeated: \
+                         signatures are sorted by keyid, one per key"
+                    ),
+                );
+                continue;
+            }
+            previous = Some(keyid);
+            let Some(key) = self.options.trust.get(&keyid) else {
+                self.finding(
+                    Code::KeyNotTrusted,
+                    here,
+                    format!("signature {i} names key `{keyid}`, which is not in the trust file"),
+                );
+                continue;
+            };
+            if key.public_key().verify(&pae, &sig.sig).is_err() {
+                self.finding(
+                    Code::Signature,
+                    here,
+                    format!("signature {i} does not verify under key `{keyid}`, which it names"),
+                );
+                continue;
+            }
+            if let Err(e) = key.check_valid_at(self.options.at) {
+                self.finding(Code::KeyExpired, here, format!("signature {i}: {e}"));
+                continue;
+            }
+            if key.algorithm() == crate::keys::Algorithm::EcdsaP256Sha256
+                && crate::keys::ecdsa_p256_is_low_s(&sig.sig) != Some(true)
+            {
+                self.finding(
+                    Code::Signature,
+                    here,
+                    format!("signature {i} has a high s; a bundle's ECDSA signatures are low-s"),
+                );
+            }
+        }
+    }
+
     fn attestation(&mut self, source: &mut dyn Source, manifest: &ManifestState) {
         let here = Some(ATTESTATION_PATH);
         let Some(bytes) = self.document(source, ATTESTATION_PATH) else {
@@ -560,6 +632,7 @@ impl<'o, 'a> Run<'o, 'a> {
             }
         };
         self.report.summary.signers = verified.key_ids().to_vec();
+        self.closed_signatures(&envelope);
         // The verified payload bytes, never the envelope again.
         let payload = match jcs::parse_strict(verified.payload()) {
             Ok(v) => v,
