@@ -527,8 +527,15 @@ impl<'o, 'a> Run<'o, 'a> {
             }
         };
         self.report.summary.signers = verified.key_ids().to_vec();
+        // Take from the typed statement what the checks below need, and drop it (and the envelope)
+        // before the verified payload is parsed again as a value: together they would hold the
+        // predicate (every model and test of a DEF run) twice, most of verification's memory.
+        let predicate_type = verified.statement().predicate_type.clone();
+        let subject_findings = subject_problems(verified.statement(), manifest);
+        let payload_bytes = verified.payload().to_vec();
+        drop((verified, envelope, bytes));
         // The verified payload bytes, never the envelope again.
-        let payload = match jcs::parse_strict(verified.payload()) {
+        let payload = match jcs::parse_strict(&payload_bytes) {
             Ok(v) => v,
             Err(e) => {
                 self.finding(Code::Json, here, format!("statement: {e}"));
@@ -544,9 +551,9 @@ impl<'o, 'a> Run<'o, 'a> {
                 format!("statement: {}", schema_message(&pointer, &message)),
             );
         }
-        let statement = verified.statement();
-        self.report.summary.predicate_type = Some(statement.predicate_type.clone());
-        for problem in subject_problems(statement, manifest) {
+        drop(payload_bytes);
+        self.report.summary.predicate_type = Some(predicate_type.clone());
+        for problem in subject_findings {
             self.finding(Code::SubjectMismatch, here, problem);
         }
         if !manifest.version_ok || !statement_ok {
@@ -558,14 +565,11 @@ impl<'o, 'a> Run<'o, 'a> {
             .and_then(|v| v.get("format"))
             .and_then(Value::as_str)
             .and_then(Kind::from_format);
-        let Some(kind) = Kind::from_predicate_type(&statement.predicate_type) else {
+        let Some(kind) = Kind::from_predicate_type(&predicate_type) else {
             self.finding(
                 Code::SubjectMismatch,
                 here,
-                format!(
-                    "predicateType `{}` is not a Clyra bundle predicate",
-                    statement.predicate_type
-                ),
+                format!("predicateType `{predicate_type}` is not a Clyra bundle predicate"),
             );
             return;
         };
@@ -575,8 +579,7 @@ impl<'o, 'a> Run<'o, 'a> {
                     Code::SubjectMismatch,
                     here,
                     format!(
-                        "predicateType `{}` does not match format `{format}`, which requires `{}`",
-                        statement.predicate_type,
+                        "predicateType `{predicate_type}` does not match format `{format}`, which requires `{}`",
                         format.predicate_type()
                     ),
                 );
