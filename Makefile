@@ -3,10 +3,10 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := .venv
 
-.PHONY: help demo install test lint fmt nextest doctest fuzz-smoke fuzz bench venv services clean
+.PHONY: help demo install test lint fmt nextest doctest fuzz-smoke fuzz bench bench-bundle venv services clean
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 install: ## install the clyra binary into ~/.cargo/bin
 	$(CARGO) install --locked --path crates/clyra-cli
@@ -35,8 +35,12 @@ fuzz-smoke: ## every fuzz target for a short bounded time
 fuzz: ## one fuzz target for longer: make fuzz TARGET=jcs_canonicalize SECONDS=600
 	scripts/fuzz.sh run $(TARGET) $(SECONDS)
 
-bench: ## kernel benchmarks and the ratio report (not part of CI)
+bench: ## kernel benchmarks, the ratio report and the bundle benchmark (not part of CI)
 	bench/kernel.sh
+	bench/bundle.sh
+
+bench-bundle: ## bundle build/verify throughput, verify vs sha256sum, peak memory (not part of CI)
+	bench/bundle.sh
 
 venv: $(VENV)/.installed ## Python tools the interop tests use (PyPI)
 

@@ -136,6 +136,10 @@ pub fn defs_text() -> &'static str {
 /// this crate's tests), the result is a single issue at `""` saying so.
 pub fn validate(id: SchemaId, instance: &Value) -> Vec<SchemaIssue> {
     match compiled(id) {
+        // `is_valid` stops at the first failure and builds no errors: on a valid instance (every
+        // journal line of a good bundle) it is several times cheaper than `iter_errors`, which is
+        // then only run to describe what is wrong.
+        Ok(validator) if validator.is_valid(instance) => Vec::new(),
         Ok(validator) => {
             let mut issues = Vec::new();
             for error in validator.iter_errors(instance) {

@@ -82,7 +82,33 @@ struct StatementShape {
     subject: Vec<SubjectShape>,
     #[serde(rename = "predicateType")]
     predicate_type: String,
-    predicate: serde_json::Map<String, Value>,
+    predicate: AnyObject,
+}
+
+/// A JSON object whose members are not looked at: the statement's predicate, which its own schema
+/// checks. Deserializing it into a `Map` would copy the whole predicate (every dbt model and test
+/// of a DEF bundle) only to drop it.
+struct AnyObject;
+
+impl<'de> Deserialize<'de> for AnyObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = AnyObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<AnyObject, A::Error> {
+                use serde::de::IgnoredAny;
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(AnyObject)
+            }
+        }
+        d.deserialize_map(Members)
+    }
 }
 
 #[derive(Deserialize)]
@@ -380,6 +406,16 @@ mod tests {
         let mut extra = ok.clone();
         extra["x"] = json!(1);
         assert_eq!(schema_issues(SchemaKind::Statement, &extra).len(), 1);
+        // The structural check on its own (the JSON Schema decides first): the predicate must be
+        // an object, whatever it holds.
+        let mut nested = ok.clone();
+        nested["predicate"] = json!({"run": {"models": [{"a": 1}], "x": null}});
+        assert!(structural_issues(SchemaKind::Statement, &nested).is_empty());
+        for not_object in [json!([]), json!("p"), json!(null), json!(1)] {
+            let mut bad = ok.clone();
+            bad["predicate"] = not_object;
+            assert_eq!(structural_issues(SchemaKind::Statement, &bad).len(), 1);
+        }
     }
 
     #[test]
