@@ -53,22 +53,7 @@ is the statement's canonical JSON.\n\n\
 Example:\n  clyra sign --key keys/clyra.key --predicate-type https://example.com/run/v1 \\\n    \
 --subject model.sql --subject run_results.json --out run.dsse.json predicate.json"
     )]
-    Sign {
-        /// Private key file (PKCS#8 PEM, mode 0600).
-        #[arg(long)]
-        key: PathBuf,
-        /// The predicate type URI.
-        #[arg(long)]
-        predicate_type: String,
-        /// A file the statement is about; repeat for several.
-        #[arg(long = "subject", required = true)]
-        subjects: Vec<PathBuf>,
-        /// Write the envelope here instead of stdout (never over an existing file).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// The predicate JSON, or `-` for stdin.
-        predicate: PathBuf,
-    },
+    Sign(crate::command::sign::SignArgs),
 
     /// Verify a DSSE envelope holding an in-toto Statement (exit 2 if it does not verify).
     #[command(
@@ -79,25 +64,7 @@ matches a subject by name and SHA-256. Findings carry stable codes (E_SIGNATURE,
 E_KEY_EXPIRED, E_THRESHOLD, E_PAYLOAD_TYPE, E_NOT_CANONICAL, E_JSON, E_SCHEMA, E_SUBJECT_MISMATCH).\n\n\
 Example:\n  clyra verify-envelope run.dsse.json --trust trust.json --subject model.sql"
     )]
-    VerifyEnvelope {
-        /// The envelope file.
-        envelope: PathBuf,
-        /// The trust file listing accepted public keys.
-        #[arg(long)]
-        trust: PathBuf,
-        /// Distinct trusted keys that must have signed.
-        #[arg(long, default_value_t = 1)]
-        threshold: usize,
-        /// Verify as of this time (RFC 3339) instead of now.
-        #[arg(long)]
-        at: Option<jiff::Timestamp>,
-        /// Require this predicate type.
-        #[arg(long)]
-        predicate_type: Option<String>,
-        /// A file that must be a subject of the statement; repeat for several.
-        #[arg(long = "subject")]
-        subjects: Vec<PathBuf>,
-    },
+    VerifyEnvelope(crate::command::verify_envelope::VerifyArgs),
 
     /// Build and inspect DEF and PEF evidence bundles.
     #[command(subcommand)]
@@ -113,23 +80,7 @@ file, bad arguments, missing path).\n\n\
 Examples:\n  clyra verify run.def.zip --trust trust.json\n  \
 clyra verify run.def.zip --trust trust.json --artifacts exports/ --format json"
     )]
-    Verify {
-        /// The bundle: a .zip file or an unpacked bundle directory.
-        bundle: PathBuf,
-        /// The trust file listing accepted public keys.
-        #[arg(long)]
-        trust: PathBuf,
-        /// Directory holding externalized artifacts (DIR/<name>); without it they are reported
-        /// as not checked.
-        #[arg(long)]
-        artifacts: Option<PathBuf>,
-        /// Verify as of this time (RFC 3339) instead of now.
-        #[arg(long)]
-        at: Option<jiff::Timestamp>,
-        /// Distinct trusted keys that must have signed.
-        #[arg(long, default_value_t = 1)]
-        threshold: usize,
-    },
+    Verify(crate::command::bundle::VerifyArgs),
 
     /// Run the demo: record a small scenario, sign it, verify it (offline, in seconds).
     #[command(
@@ -315,53 +266,7 @@ identical bytes.\n\n\
 Example:\n  clyra bundle build --kind def --journal journal.ndjson --artifacts target/ \\\n    \
 --key keys/clyra.key --tenant acme --environment prod --out run.def.zip"
     )]
-    Build {
-        /// Def (data) or pef (agents and automation).
-        #[arg(long, value_enum)]
-        kind: KindArg,
-        /// The journal, NDJSON.
-        #[arg(long)]
-        journal: PathBuf,
-        /// Directory whose files are embedded as artifacts.
-        #[arg(long)]
-        artifacts: Option<PathBuf>,
-        /// An externalized artifact, FILE=URI (repeatable).
-        #[arg(long)]
-        external: Vec<String>,
-        /// Private key to sign with (repeat for several signers).
-        #[arg(long, required = true)]
-        key: Vec<PathBuf>,
-        /// Where to write the bundle (never over an existing file).
-        #[arg(long)]
-        out: PathBuf,
-        /// Write an unpacked bundle directory instead of a .zip.
-        #[arg(long)]
-        dir: bool,
-        /// The bundle id (default: FORMAT-RUN_ID).
-        #[arg(long)]
-        bundle_id: Option<String>,
-        /// Tenant the evidence belongs to.
-        #[arg(long, default_value = "default")]
-        tenant: String,
-        /// Environment (prod, staging, dev).
-        #[arg(long, default_value = "dev")]
-        environment: String,
-        /// Run id (default: the journal's first run_id, else one from the time).
-        #[arg(long)]
-        run_id: Option<String>,
-        /// A person or service that acted (repeatable).
-        #[arg(long = "actor")]
-        actors: Vec<String>,
-        /// The predicate's domain members as JSON, instead of deriving them.
-        #[arg(long)]
-        predicate: Option<PathBuf>,
-        /// SHA-256 of the policy in force.
-        #[arg(long)]
-        policy_sha256: Option<clyra_evidence::Digest>,
-        /// An SLA to record, e.g. `generation_ms<=5000` (repeatable; default generation_ms<=5000).
-        #[arg(long)]
-        sla: Vec<String>,
-    },
+    Build(crate::command::bundle::BuildArgs),
     /// Summarize a bundle for people: what, when, who, counts, anchors, signers (not a verdict).
     #[command(after_help = "Example:\n  clyra bundle inspect run.def.zip")]
     Inspect {

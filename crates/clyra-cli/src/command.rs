@@ -1,14 +1,14 @@
 //! One module per command; each returns the exit code it wants.
 
-mod bundle;
+pub mod bundle;
 mod canon;
 mod demo;
 mod keys;
 mod merkle;
-mod sign;
-mod verify_envelope;
+pub mod sign;
+pub mod verify_envelope;
 
-use crate::cli::Command;
+use crate::cli::{BundleCommand, Command};
 use crate::output::{Exit, Output};
 
 pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
@@ -16,99 +16,12 @@ pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
         Command::Canon { file } => canon::run(&file, out),
         Command::Merkle(cmd) => merkle::run(cmd, out),
         Command::Keys(cmd) => keys::run(cmd, out),
-        Command::Sign {
-            key,
-            predicate_type,
-            subjects,
-            out: out_path,
-            predicate,
-        } => sign::run(
-            sign::SignArgs {
-                key,
-                predicate_type,
-                subjects,
-                out: out_path,
-                predicate,
-            },
-            out,
-        ),
-        Command::VerifyEnvelope {
-            envelope,
-            trust,
-            threshold,
-            at,
-            predicate_type,
-            subjects,
-        } => verify_envelope::run(
-            verify_envelope::VerifyArgs {
-                envelope,
-                trust,
-                threshold,
-                at,
-                predicate_type,
-                subjects,
-            },
-            out,
-        ),
+        Command::Sign(args) => sign::run(args, out),
+        Command::VerifyEnvelope(args) => verify_envelope::run(args, out),
         Command::Demo { dir } => demo::run(&dir, out),
-        Command::Verify {
-            bundle: path,
-            trust,
-            artifacts,
-            at,
-            threshold,
-        } => bundle::verify(
-            bundle::VerifyArgs {
-                bundle: path,
-                trust,
-                artifacts,
-                at,
-                threshold,
-            },
-            out,
-        ),
-        Command::Bundle(crate::cli::BundleCommand::Inspect { bundle: path }) => {
-            bundle::inspect(&path, out)
-        }
-        Command::Bundle(crate::cli::BundleCommand::Build {
-            kind,
-            journal,
-            artifacts,
-            external,
-            key,
-            out: out_path,
-            dir,
-            bundle_id,
-            tenant,
-            environment,
-            run_id,
-            actors,
-            predicate,
-            policy_sha256,
-            sla,
-        }) => bundle::build(
-            bundle::BuildArgs {
-                kind: match kind {
-                    crate::cli::KindArg::Def => clyra_evidence::bundle::Kind::Def,
-                    crate::cli::KindArg::Pef => clyra_evidence::bundle::Kind::Pef,
-                },
-                journal,
-                artifacts,
-                external,
-                key,
-                out: out_path,
-                dir,
-                bundle_id,
-                tenant,
-                environment,
-                run_id,
-                actors,
-                predicate,
-                policy_sha256,
-                sla,
-            },
-            out,
-        ),
+        Command::Verify(args) => bundle::verify(args, out),
+        Command::Bundle(BundleCommand::Inspect { bundle: path }) => bundle::inspect(&path, out),
+        Command::Bundle(BundleCommand::Build(args)) => bundle::build(args, out),
     }
 }
 

@@ -11,25 +11,56 @@ use clyra_evidence::trust::TrustStore;
 use clyra_evidence::{jcs, Digest};
 use serde_json::Value;
 
+use crate::cli::KindArg;
 use crate::output::{Exit, Output};
 
 /// Everything `clyra bundle build` needs.
-#[derive(Debug)]
+#[derive(Debug, clap::Args)]
 pub struct BuildArgs {
-    pub kind: Kind,
+    /// Def (data) or pef (agents and automation).
+    #[arg(long, value_enum)]
+    pub kind: KindArg,
+    /// The journal, NDJSON.
+    #[arg(long)]
     pub journal: PathBuf,
+    /// Directory whose files are embedded as artifacts.
+    #[arg(long)]
     pub artifacts: Option<PathBuf>,
+    /// An externalized artifact, FILE=URI (repeatable).
+    #[arg(long)]
     pub external: Vec<String>,
+    /// Private key to sign with (repeat for several signers).
+    #[arg(long, required = true)]
     pub key: Vec<PathBuf>,
+    /// Where to write the bundle (never over an existing file).
+    #[arg(long)]
     pub out: PathBuf,
+    /// Write an unpacked bundle directory instead of a .zip.
+    #[arg(long)]
     pub dir: bool,
+    /// The bundle id (default: FORMAT-RUN_ID).
+    #[arg(long)]
     pub bundle_id: Option<String>,
+    /// Tenant the evidence belongs to.
+    #[arg(long, default_value = "default")]
     pub tenant: String,
+    /// Environment (prod, staging, dev).
+    #[arg(long, default_value = "dev")]
     pub environment: String,
+    /// Run id (default: the journal's first run_id, else one from the time).
+    #[arg(long)]
     pub run_id: Option<String>,
+    /// A person or service that acted (repeatable).
+    #[arg(long = "actor")]
     pub actors: Vec<String>,
+    /// The predicate's domain members as JSON, instead of deriving them.
+    #[arg(long)]
     pub predicate: Option<PathBuf>,
-    pub policy_sha256: Option<Digest>,
+    /// SHA-256 of the policy in force.
+    #[arg(long)]
+    policy_sha256: Option<clyra_evidence::Digest>,
+    /// An SLA to record, e.g. `generation_ms<=5000` (repeatable; default generation_ms<=5000).
+    #[arg(long)]
     pub sla: Vec<String>,
 }
 
@@ -150,6 +181,10 @@ fn collect_artifacts(builder: &mut BundleBuilder, dir: &Path) -> anyhow::Result<
 }
 
 pub fn build(args: BuildArgs, out: &Output) -> anyhow::Result<Exit> {
+    let kind = match args.kind {
+        KindArg::Def => Kind::Def,
+        KindArg::Pef => Kind::Pef,
+    };
     let started = std::time::Instant::now();
     if args.out.exists() {
         bail!(
@@ -176,7 +211,7 @@ pub fn build(args: BuildArgs, out: &Output) -> anyhow::Result<Exit> {
             .unwrap_or_else(|| format!("run-{stamp}"))
     });
     let bundle_id = args.bundle_id.clone().unwrap_or_else(|| {
-        format!("{}-{run_id}", args.kind.format())
+        format!("{}-{run_id}", kind.format())
             .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || "._:-".contains(c) {
@@ -198,7 +233,7 @@ pub fn build(args: BuildArgs, out: &Output) -> anyhow::Result<Exit> {
         name: "clyra".into(),
         version: env!("CARGO_PKG_VERSION").into(),
     };
-    let mut builder = BundleBuilder::new(args.kind, bundle_id, created_at, producer, governance);
+    let mut builder = BundleBuilder::new(kind, bundle_id, created_at, producer, governance);
     builder
         .policy_sha256(args.policy_sha256)
         .record_generation_time(timing);
@@ -308,12 +343,22 @@ pub fn build(args: BuildArgs, out: &Output) -> anyhow::Result<Exit> {
 }
 
 /// Everything `clyra verify` needs.
-#[derive(Debug)]
+#[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
+    /// The bundle: a .zip file or an unpacked bundle directory.
     pub bundle: PathBuf,
+    /// The trust file listing accepted public keys.
+    #[arg(long)]
     pub trust: PathBuf,
+    /// Directory holding externalized artifacts (DIR/<name>); without it they are reported
+    /// as not checked.
+    #[arg(long)]
     pub artifacts: Option<PathBuf>,
+    /// Verify as of this time (RFC 3339) instead of now.
+    #[arg(long)]
     pub at: Option<jiff::Timestamp>,
+    /// Distinct trusted keys that must have signed.
+    #[arg(long, default_value_t = 1)]
     pub threshold: usize,
 }
 

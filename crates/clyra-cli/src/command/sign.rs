@@ -10,11 +10,22 @@ use clyra_evidence::{jcs, Digest};
 use crate::command::{display_name, read_input, write_new_file};
 use crate::output::{Exit, Output};
 
+/// The arguments of this command.
+#[derive(Debug, clap::Args)]
 pub struct SignArgs {
+    /// Private key file (PKCS#8 PEM, mode 0600).
+    #[arg(long)]
     pub key: PathBuf,
+    /// The predicate type URI.
+    #[arg(long)]
     pub predicate_type: String,
+    /// A file the statement is about; repeat for several.
+    #[arg(long = "subject", required = true)]
     pub subjects: Vec<PathBuf>,
+    /// Write the envelope here instead of stdout (never over an existing file).
+    #[arg(long)]
     pub out: Option<PathBuf>,
+    /// The predicate JSON, or `-` for stdin.
     pub predicate: PathBuf,
 }
 

@@ -12,12 +12,25 @@ use serde::Serialize;
 
 use crate::output::{Exit, Output};
 
+/// The arguments of this command.
+#[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
+    /// The envelope file.
     pub envelope: PathBuf,
+    /// The trust file listing accepted public keys.
+    #[arg(long)]
     pub trust: PathBuf,
+    /// Distinct trusted keys that must have signed.
+    #[arg(long, default_value_t = 1)]
     pub threshold: usize,
+    /// Verify as of this time (RFC 3339) instead of now.
+    #[arg(long)]
     pub at: Option<jiff::Timestamp>,
+    /// Require this predicate type.
+    #[arg(long)]
     pub predicate_type: Option<String>,
+    /// A file that must be a subject of the statement; repeat for several.
+    #[arg(long = "subject")]
     pub subjects: Vec<PathBuf>,
 }
 
