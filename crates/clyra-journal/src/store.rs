@@ -1,0 +1,280 @@
+//! The [`Store`] trait and the append logic every backend shares.
+//!
+//! A backend gives [`append_in_tx`] a transaction ([`Tx`]) in which the tenant's chain head is
+//! locked (SQLite: `BEGIN IMMEDIATE`; Postgres: `SELECT … FOR UPDATE` on the head row). Reading the
+//! head, inserting the entries and moving the head happen in that one transaction, so two writers,
+//! in one process or many, can never fork a chain: the second waits for the first and seals after
+//! its head.
+
+use std::collections::HashMap;
+
+use clyra_evidence::digest::Digest;
+use jiff::Timestamp;
+
+use crate::entry::{seal, BodyPolicy, ChainHead, NewEvent, RunHead, SealError, SealedEntry};
+
+/// What the journal answers for one appended event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The tenant.
+    pub tenant: String,
+    /// The entry's `seq`.
+    pub seq: u64,
+    /// SHA-256 of the entry's canonical bytes.
+    pub hash: Digest,
+    /// The entry's `run_seq`, when it belongs to a run.
+    pub run_seq: Option<u64>,
+    /// True when an entry with the same `id` already existed: nothing was appended, and `seq` and
+    /// `hash` are that entry's.
+    pub duplicate: bool,
+}
+
+/// One stored row, as the store holds it (a verifier recomputes everything from `canonical`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    /// The row's `seq` column.
+    pub seq: u64,
+    /// The stored entry bytes.
+    pub canonical: Vec<u8>,
+    /// The stored hash column (32 bytes unless tampered with).
+    pub hash: Vec<u8>,
+    /// The stored leaf-hash column.
+    pub leaf: Vec<u8>,
+}
+
+/// A signed checkpoint kept by the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Tree size.
+    pub size: u64,
+    /// Merkle root of entries `0..size`.
+    pub root: Digest,
+    /// The signed note text (C2SP tlog-checkpoint).
+    pub note: String,
+}
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Postgres failed.
+    #[error("postgres: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// An entry could not be sealed.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// An event failed validation.
+    #[error("event {index}: {source}")]
+    Event {
+        /// Position in the batch.
+        index: usize,
+        /// What is wrong.
+        source: crate::entry::EventError,
+    },
+    /// The store is not usable (wrong URL, missing directory, incompatible schema).
+    #[error("{0}")]
+    Config(String),
+    /// The stored data is not what the journal wrote (a column of the wrong size, a bad number).
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+    /// Filesystem error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path involved.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Where journal entries live. Every method is one short transaction or one read.
+pub trait Store: Send {
+    /// A human-readable name for messages (`sqlite:/var/lib/clyra`, `postgres://…/db (schema clyra)`).
+    fn describe(&self) -> String;
+
+    /// Seals and stores `events` (of any tenants) in one transaction: all or nothing. An event
+    /// whose `id` is already in its tenant's journal is not appended again; its receipt says
+    /// `duplicate` and carries the existing entry's `seq` and hash.
+    fn append(
+        &mut self,
+        events: &[NewEvent],
+        policy: &BodyPolicy,
+    ) -> Result<Vec<Receipt>, StoreError>;
+
+    /// The tenant's chain head ([`ChainHead::EMPTY`] for an unknown tenant).
+    fn head(&mut self, tenant: &str) -> Result<ChainHead, StoreError>;
+
+    /// Tenants that have a chain, sorted.
+    fn tenants(&mut self) -> Result<Vec<String>, StoreError>;
+
+    /// Calls `f` with the stored rows of `tenant` whose `seq` is in `from..to`, in `seq` order.
+    fn scan(
+        &mut self,
+        tenant: &str,
+        from: u64,
+        to: u64,
+        f: &mut dyn FnMut(StoredEntry) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// The stored leaf hashes of entries `0..size`, in order.
+    fn leaves(&mut self, tenant: &str, size: u64) -> Result<Vec<Digest>, StoreError>;
+
+    /// The `seq` of every entry of `run`, in order.
+    fn run_seqs(&mut self, tenant: &str, run: &str) -> Result<Vec<u64>, StoreError>;
+
+    /// The first and last `seq` whose `recorded_at` is in `[from, to)`, if any.
+    fn seq_range(
+        &mut self,
+        tenant: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<(u64, u64)>, StoreError>;
+
+    /// Keeps a signed checkpoint (a second one of the same size is ignored).
+    fn put_checkpoint(
+        &mut self,
+        tenant: &str,
+        checkpoint: &StoredCheckpoint,
+    ) -> Result<(), StoreError>;
+
+    /// The tenant's checkpoints, by size.
+    fn checkpoints(&mut self, tenant: &str) -> Result<Vec<StoredCheckpoint>, StoreError>;
+}
+
+/// What [`append_in_tx`] needs of a backend's open transaction.
+pub(crate) trait Tx {
+    /// Locks the tenant's head for the rest of the transaction and returns it.
+    fn lock_head(&mut self, tenant: &str) -> Result<ChainHead, StoreError>;
+    /// The run's head, under the tenant's lock.
+    fn run_head(&mut self, tenant: &str, run: &str) -> Result<Option<RunHead>, StoreError>;
+    /// The entry with idempotency key `id`, if any: `(seq, hash, run_seq)`.
+    fn find_id(
+        &mut self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<(u64, Digest, Option<u64>)>, StoreError>;
+    /// Inserts one sealed entry.
+    fn insert(&mut self, entry: &SealedEntry) -> Result<(), StoreError>;
+    /// Moves the tenant's head.
+    fn put_head(&mut self, tenant: &str, head: &ChainHead) -> Result<(), StoreError>;
+    /// Moves a run's head.
+    fn put_run_head(&mut self, tenant: &str, run: &str, head: &RunHead) -> Result<(), StoreError>;
+}
+
+/// The shared append: validates, locks each tenant once (in sorted order, so two batches never
+/// deadlock), seals in batch order, inserts, moves the heads. The caller commits.
+pub(crate) fn append_in_tx(
+    tx: &mut dyn Tx,
+    events: &[NewEvent],
+    policy: &BodyPolicy,
+    now: Timestamp,
+) -> Result<Vec<Receipt>, StoreError> {
+    for (index, e) in events.iter().enumerate() {
+        e.validate()
+            .map_err(|source| StoreError::Event { index, source })?;
+    }
+    let mut tenants: Vec<&str> = events.iter().map(|e| e.tenant.as_str()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    let mut heads: HashMap<String, ChainHead> = HashMap::new();
+    for t in tenants {
+        let h = tx.lock_head(t)?;
+        heads.insert(t.to_string(), h);
+    }
+    let mut runs: HashMap<(String, String), RunHead> = HashMap::new();
+    let mut ids: HashMap<(String, String), (u64, Digest, Option<u64>)> = HashMap::new();
+    let mut receipts = Vec::with_capacity(events.len());
+    for e in events {
+        if let Some(id) = &e.id {
+            let key = (e.tenant.clone(), id.clone());
+            let found = match ids.get(&key) {
+                Some(v) => Some(*v),
+                None => tx.find_id(&e.tenant, id)?,
+            };
+            if let Some((seq, hash, run_seq)) = found {
+                receipts.push(Receipt {
+                    tenant: e.tenant.clone(),
+                    seq,
+                    hash,
+                    run_seq,
+                    duplicate: true,
+                });
+                continue;
+            }
+        }
+        let head = heads.get(&e.tenant).copied().unwrap_or(ChainHead::EMPTY);
+        let run_head = match &e.run {
+            None => None,
+            Some(run) => {
+                let key = (e.tenant.clone(), run.clone());
+                match runs.get(&key) {
+                    Some(rh) => Some(*rh),
+                    None => tx.run_head(&e.tenant, run)?,
+                }
+            }
+        };
+        let sealed = seal(e, policy, &head, run_head.as_ref(), now)?;
+        tx.insert(&sealed)?;
+        heads.insert(
+            e.tenant.clone(),
+            ChainHead {
+                size: sealed.seq + 1,
+                head: sealed.hash,
+                recorded_at: Some(sealed.recorded_at),
+            },
+        );
+        if let Some((run, run_seq)) = &sealed.run {
+            runs.insert(
+                (e.tenant.clone(), run.clone()),
+                RunHead {
+                    size: run_seq + 1,
+                    head: sealed.hash,
+                },
+            );
+        }
+        if let Some(id) = &e.id {
+            ids.insert(
+                (e.tenant.clone(), id.clone()),
+                (sealed.seq, sealed.hash, sealed.run.as_ref().map(|r| r.1)),
+            );
+        }
+        receipts.push(Receipt {
+            tenant: e.tenant.clone(),
+            seq: sealed.seq,
+            hash: sealed.hash,
+            run_seq: sealed.run.as_ref().map(|r| r.1),
+            duplicate: false,
+        });
+    }
+    for (tenant, head) in &heads {
+        tx.put_head(tenant, head)?;
+    }
+    for ((tenant, run), head) in &runs {
+        tx.put_run_head(tenant, run, head)?;
+    }
+    Ok(receipts)
+}
+
+pub(crate) fn digest_from_slice(bytes: &[u8], what: &str) -> Result<Digest, StoreError> {
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| {
+        StoreError::Corrupt(format!("{what} is {} bytes, expected 32", bytes.len()))
+    })?;
+    Ok(Digest::from(arr))
+}
+
+pub(crate) fn u64_from_i64(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {v}")))
+}
+
+pub(crate) fn i64_from_u64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v)
+        .map_err(|_| StoreError::Corrupt(format!("{v} does not fit a signed 64-bit column")))
+}
+
+pub(crate) fn ts_from_ms(ms: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_millisecond(ms)
+        .map_err(|e| StoreError::Corrupt(format!("recorded_at {ms}: {e}")))
+}
