@@ -13,6 +13,7 @@
 
 pub mod entry;
 pub mod postgres;
+pub mod proof;
 pub mod sqlite;
 pub mod store;
 pub mod verify;

@@ -85,7 +85,7 @@ impl PostgresStore {
             StoreError::Config(format!("cannot connect to Postgres at {redacted_url}: {e}"))
         })?;
         let s = schema;
-        client.batch_execute(&format!(
+        let ddl = format!(
             "CREATE SCHEMA IF NOT EXISTS {s};
              CREATE TABLE IF NOT EXISTS {s}.clyra_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS {s}.clyra_heads (
@@ -104,12 +104,13 @@ impl PostgresStore {
                  tenant TEXT NOT NULL, size BIGINT NOT NULL, root BYTEA NOT NULL, note TEXT NOT NULL,
                  PRIMARY KEY (tenant, size));
              INSERT INTO {s}.clyra_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}') ON CONFLICT DO NOTHING;"
-        ))
-        .or_else(|e| {
-            // Two processes creating the schema at once can race on the catalog; the loser retries
-            // once, when the objects exist.
+        );
+        client.batch_execute(&ddl).or_else(|e| {
+            // Two processes creating the schema at once can race on the catalog ("duplicate key
+            // value violates unique constraint pg_type..."); the loser tries once more, when the
+            // objects exist. Any other failure is reported as it is.
             if e.code().is_some() {
-                Ok(())
+                client.batch_execute(&ddl)
             } else {
                 Err(e)
             }

@@ -1,0 +1,303 @@
+//! The store suite: every test runs against SQLite and against the local Postgres.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use clyra_evidence::digest::Digest;
+use clyra_journal::entry::{BodyPolicy, NewEvent};
+use clyra_journal::store::Store;
+use clyra_journal::verify::verify_tenant;
+use serde_json::{json, Value};
+use support::Backend;
+
+fn ev(tenant: &str, kind: &str, body: Value) -> NewEvent {
+    NewEvent::new(tenant, kind, body)
+}
+
+fn in_run(tenant: &str, run: &str, n: u64) -> NewEvent {
+    let mut e = ev(tenant, "dbt.model.finished", json!({"n": n}));
+    e.run = Some(run.into());
+    e
+}
+
+fn entries(store: &mut dyn Store, tenant: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    store
+        .scan(tenant, 0, u64::MAX >> 1, &mut |e| {
+            out.push(serde_json::from_slice(&e.canonical).unwrap());
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+fn appends_link_and_verify(b: Backend) {
+    let mut s = b.open();
+    let r = s
+        .append(
+            &[
+                ev("acme", "a.b", json!({"x": 1})),
+                ev("acme", "a.c", json!({})),
+            ],
+            &BodyPolicy::Hash,
+        )
+        .unwrap();
+    assert_eq!((r[0].seq, r[1].seq), (0, 1));
+    let r2 = s
+        .append(&[ev("acme", "a.d", Value::Null)], &BodyPolicy::Full)
+        .unwrap();
+    assert_eq!(r2[0].seq, 2);
+    let all = entries(s.as_mut(), "acme");
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0]["prev"], Value::String(Digest::ZERO.to_hex()));
+    assert_eq!(all[1]["prev"], Value::String(r[0].hash.to_hex()));
+    assert_eq!(all[2]["prev"], Value::String(r[1].hash.to_hex()));
+    assert!(all[0].get("body").is_none(), "hash policy keeps no body");
+    assert_eq!(all[2]["body"], Value::Null);
+    assert_eq!(all[2]["body_policy"], "full");
+    let head = s.head("acme").unwrap();
+    assert_eq!((head.size, head.head), (3, r2[0].hash));
+    let report = verify_tenant(s.as_mut(), "acme", None).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.entries, 3);
+    assert_eq!(s.tenants().unwrap(), vec!["acme".to_string()]);
+}
+
+fn tenants_have_separate_chains(b: Backend) {
+    let mut s = b.open();
+    s.append(
+        &[
+            ev("a", "k", json!(1)),
+            ev("b", "k", json!(2)),
+            ev("a", "k", json!(3)),
+        ],
+        &BodyPolicy::Hash,
+    )
+    .unwrap();
+    assert_eq!(s.head("a").unwrap().size, 2);
+    assert_eq!(s.head("b").unwrap().size, 1);
+    assert_eq!(s.head("nobody").unwrap().size, 0);
+    for t in ["a", "b"] {
+        let r = verify_tenant(s.as_mut(), t, None).unwrap();
+        assert!(r.is_ok(), "{r:?}");
+        assert!(entries(s.as_mut(), t).iter().all(|e| e["tenant"] == t));
+    }
+}
+
+fn runs_are_chained_inside_the_tenant(b: Backend) {
+    let mut s = b.open();
+    let batch = vec![
+        in_run("acme", "r1", 0),
+        in_run("acme", "r2", 0),
+        ev("acme", "x", json!(0)),
+        in_run("acme", "r1", 1),
+    ];
+    let r = s.append(&batch, &BodyPolicy::Hash).unwrap();
+    assert_eq!(
+        r.iter().map(|r| r.run_seq).collect::<Vec<_>>(),
+        vec![Some(0), Some(0), None, Some(1)]
+    );
+    let r = s
+        .append(&[in_run("acme", "r1", 2)], &BodyPolicy::Hash)
+        .unwrap();
+    assert_eq!(r[0].run_seq, Some(2));
+    assert_eq!(s.run_seqs("acme", "r1").unwrap(), vec![0, 3, 4]);
+    assert_eq!(s.run_seqs("acme", "r2").unwrap(), vec![1]);
+    let all = entries(s.as_mut(), "acme");
+    let h3 = Digest::sha256(&clyra_evidence::jcs::canonicalize_value(&all[3]).unwrap());
+    assert_eq!(all[4]["run_prev"], Value::String(h3.to_hex()));
+    assert_eq!(all[1]["run_prev"], Value::String(Digest::ZERO.to_hex()));
+    assert!(verify_tenant(s.as_mut(), "acme", None).unwrap().is_ok());
+}
+
+fn ids_make_appends_idempotent(b: Backend) {
+    let mut s = b.open();
+    let mut e = ev("acme", "k", json!({"v": 1}));
+    e.id = Some("evt-1".into());
+    let first = s
+        .append(std::slice::from_ref(&e), &BodyPolicy::Hash)
+        .unwrap();
+    assert!(!first[0].duplicate);
+    // Again, and twice in one batch.
+    let again = s
+        .append(&[e.clone(), e.clone()], &BodyPolicy::Hash)
+        .unwrap();
+    assert!(again
+        .iter()
+        .all(|r| r.duplicate && r.seq == first[0].seq && r.hash == first[0].hash));
+    assert_eq!(s.head("acme").unwrap().size, 1);
+    // The same id in another tenant is another event.
+    let mut other = e.clone();
+    other.tenant = "globex".into();
+    assert!(!s.append(&[other], &BodyPolicy::Hash).unwrap()[0].duplicate);
+    let mut e2 = ev("acme", "k", json!({"v": 2}));
+    e2.id = Some("evt-2".into());
+    let batch = s.append(&[e2.clone(), e2], &BodyPolicy::Hash).unwrap();
+    assert!(!batch[0].duplicate && batch[1].duplicate && batch[0].seq == batch[1].seq);
+    assert_eq!(s.head("acme").unwrap().size, 2);
+}
+
+fn a_bad_event_writes_nothing(b: Backend) {
+    let mut s = b.open();
+    s.append(&[ev("acme", "k", json!(1))], &BodyPolicy::Hash)
+        .unwrap();
+    let before = s.head("acme").unwrap();
+    let bad = vec![ev("acme", "k", json!(2)), ev("acme", "Not.Valid", json!(3))];
+    let err = s.append(&bad, &BodyPolicy::Hash).unwrap_err();
+    assert!(err.to_string().contains("event 1"), "{err}");
+    assert_eq!(s.head("acme").unwrap(), before);
+    assert_eq!(entries(s.as_mut(), "acme").len(), 1);
+}
+
+fn concurrent_writers_never_fork(b: Backend) {
+    let threads = 4;
+    let per = 50;
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let b = &b;
+            scope.spawn(move || {
+                let mut s = b.open();
+                for i in 0..per {
+                    let mut e = in_run("acme", &format!("run-{t}"), i);
+                    e.id = Some(format!("{t}-{i}"));
+                    s.append(&[e, ev("acme", "noise", json!(i))], &BodyPolicy::Hash)
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let mut s = b.open();
+    let head = s.head("acme").unwrap();
+    assert_eq!(head.size, threads * per * 2);
+    let r = verify_tenant(s.as_mut(), "acme", None).unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    for t in 0..threads {
+        assert_eq!(
+            s.run_seqs("acme", &format!("run-{t}")).unwrap().len() as u64,
+            per
+        );
+    }
+}
+
+fn time_ranges_map_to_seq_ranges(b: Backend) {
+    let mut s = b.open();
+    s.append(
+        &[ev("acme", "k", json!(0)), ev("acme", "k", json!(1))],
+        &BodyPolicy::Hash,
+    )
+    .unwrap();
+    let all = entries(s.as_mut(), "acme");
+    let t0: jiff::Timestamp = all[0]["recorded_at"].as_str().unwrap().parse().unwrap();
+    let hour = jiff::SignedDuration::from_hours(1);
+    assert_eq!(
+        s.seq_range("acme", t0 - hour, t0 + hour).unwrap(),
+        Some((0, 1))
+    );
+    assert_eq!(
+        s.seq_range("acme", t0 + hour, t0 + hour + hour).unwrap(),
+        None
+    );
+}
+
+fn seed(b: &Backend, n: u64) -> Box<dyn Store> {
+    let mut s = b.open();
+    let events: Vec<NewEvent> = (0..n).map(|i| ev("acme", "k", json!({"i": i}))).collect();
+    s.append(&events, &BodyPolicy::Full).unwrap();
+    s
+}
+
+fn broken_at(b: &Backend) -> Option<u64> {
+    let mut s = b.open();
+    verify_tenant(s.as_mut(), "acme", None)
+        .unwrap()
+        .broken
+        .map(|x| x.seq)
+}
+
+fn tamper_edit_is_detected(b: Backend) {
+    seed(&b, 6);
+    let text = String::from_utf8(b.entry_bytes("acme", 2))
+        .unwrap()
+        .replace("{\"i\":2}", "{\"i\":7}");
+    b.set_entry_bytes("acme", 2, text.as_bytes());
+    assert_eq!(broken_at(&b), Some(2));
+}
+
+fn tamper_edit_with_rehash_is_detected(b: Backend) {
+    // An attacker who also fixes the hash columns still breaks the next link.
+    seed(&b, 6);
+    let text = String::from_utf8(b.entry_bytes("acme", 2))
+        .unwrap()
+        .replace("{\"i\":2}", "{\"i\":7}");
+    let d = Digest::sha256(text.as_bytes());
+    let l = clyra_evidence::merkle::leaf_hash(text.as_bytes());
+    b.set_entry_bytes("acme", 2, text.as_bytes());
+    let (hd, hl) = (hex::encode(d.as_bytes()), hex::encode(l.as_bytes()));
+    match b {
+        Backend::Sqlite { .. } => b.exec(&format!(
+            "UPDATE clyra_entries SET hash = X'{hd}', leaf = X'{hl}' WHERE tenant = 'acme' AND seq = 2"
+        )),
+        Backend::Postgres { .. } => b.exec(&format!(
+            "UPDATE {{s}}.clyra_entries SET hash = '\\x{hd}'::bytea, leaf = '\\x{hl}'::bytea WHERE tenant = 'acme' AND seq = 2"
+        )),
+    }
+    assert_eq!(broken_at(&b), Some(3));
+}
+
+fn tamper_delete_is_detected(b: Backend) {
+    seed(&b, 6);
+    b.exec("DELETE FROM {s}.clyra_entries WHERE tenant = 'acme' AND seq = 3");
+    assert_eq!(broken_at(&b), Some(3));
+}
+
+fn tamper_truncate_tail_is_detected(b: Backend) {
+    seed(&b, 6);
+    b.exec("DELETE FROM {s}.clyra_entries WHERE tenant = 'acme' AND seq = 5");
+    assert_eq!(broken_at(&b), Some(5));
+}
+
+fn tamper_reorder_is_detected(b: Backend) {
+    seed(&b, 6);
+    let e1 = b.entry_bytes("acme", 1);
+    let e2 = b.entry_bytes("acme", 2);
+    b.set_entry_bytes("acme", 1, &e2);
+    b.set_entry_bytes("acme", 2, &e1);
+    assert_eq!(broken_at(&b), Some(1));
+}
+
+fn tamper_cross_tenant_splice_is_detected(b: Backend) {
+    let mut s = seed(&b, 3);
+    s.append(&[ev("other", "k", json!({"i": 1}))], &BodyPolicy::Full)
+        .unwrap();
+    let foreign = b.entry_bytes("other", 0);
+    b.set_entry_bytes("acme", 0, &foreign);
+    assert_eq!(broken_at(&b), Some(0));
+}
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(super::Backend::sqlite()) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(super::Backend::postgres()) } )*
+        }
+    };
+}
+
+both!(
+    appends_link_and_verify,
+    tenants_have_separate_chains,
+    runs_are_chained_inside_the_tenant,
+    ids_make_appends_idempotent,
+    a_bad_event_writes_nothing,
+    concurrent_writers_never_fork,
+    time_ranges_map_to_seq_ranges,
+    tamper_edit_is_detected,
+    tamper_edit_with_rehash_is_detected,
+    tamper_delete_is_detected,
+    tamper_truncate_tail_is_detected,
+    tamper_reorder_is_detected,
+    tamper_cross_tenant_splice_is_detected,
+);
