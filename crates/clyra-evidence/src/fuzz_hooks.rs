@@ -153,3 +153,35 @@ pub fn bundle(data: &[u8]) {
         panic!("a fuzzed bundle verified");
     }
 }
+
+/// Signed notes and checkpoints: arbitrary bytes as a note. Must never panic; an accepted note
+/// must re-parse to itself, its body end with a newline, and it must never verify under the fixed
+/// key (which signs nothing); an accepted checkpoint body must re-encode to the same bytes.
+pub fn note(data: &[u8]) {
+    use crate::note::{Checkpoint, SignedNote};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(cp) = Checkpoint::parse_body(text) {
+        #[allow(clippy::panic)]
+        if cp.to_body() != text {
+            panic!("an accepted checkpoint body does not re-encode to itself");
+        }
+        let _ = (cp.time(), cp.head(), cp.clyra_extensions());
+    }
+    let Ok(note) = SignedNote::parse(text) else {
+        return;
+    };
+    #[allow(clippy::panic)]
+    if SignedNote::parse(note.as_str()).as_ref() != Ok(&note) || !note.body().ends_with('\n') {
+        panic!("an accepted note does not re-parse to itself");
+    }
+    let Some(trust) = fuzz_trust() else {
+        return;
+    };
+    let keys: Vec<&crate::keys::PublicKey> = trust.keys().map(|k| k.public_key()).collect();
+    #[allow(clippy::panic)]
+    if note.verified_by_any_name(&keys).is_ok() {
+        panic!("a fuzzed note verified");
+    }
+}

@@ -575,6 +575,14 @@ impl PublicKey {
         self.algorithm
     }
 
+    /// The 32-byte RFC 8032 encoding of an Ed25519 key; `None` for other algorithms.
+    pub fn ed25519_bytes(&self) -> Option<[u8; 32]> {
+        match &self.inner {
+            PublicKeyInner::Ed25519(vk) => Some(vk.to_bytes()),
+            _ => None,
+        }
+    }
+
     /// Verifies `sig` over `msg`. The policy is strict and fails closed:
     ///
     /// - **Ed25519**: `verify_strict` semantics: the signature must be exactly 64 bytes, `S`

@@ -7,6 +7,7 @@
 //! - [`jcs`]: RFC 8785 canonical JSON with a strict input profile.
 //! - [`merkle`]: RFC 9162 Merkle Tree Hash, inclusion and consistency proofs.
 //! - [`chain`]: hash chains of entries linked by `seq` and `prev`, and their streaming verifier.
+//! - [`note`]: C2SP signed notes and transparency log checkpoints (Ed25519).
 //! - [`keys`]: Ed25519, ECDSA P-256 and RSA-PSS keys, key ids and the [`keys::Signer`] trait.
 //! - [`trust`]: the trust file (`trust.json`): which keys are trusted, and when.
 //! - [`dsse`]: DSSE v1 envelopes: pre-authentication encoding, signing, threshold verification.
@@ -30,6 +31,7 @@ pub mod intoto;
 pub mod jcs;
 pub mod keys;
 pub mod merkle;
+pub mod note;
 pub mod schema;
 pub mod trust;
 pub mod zipstore;
