@@ -11,6 +11,7 @@
 //!
 //! The journal knows nothing about policies or HTTP (see `ARCHITECTURE.md`).
 
+pub mod checkpoint;
 pub mod entry;
 pub mod postgres;
 pub mod proof;

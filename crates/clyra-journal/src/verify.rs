@@ -7,6 +7,9 @@ use clyra_evidence::jcs;
 use clyra_evidence::merkle::{leaf_hash, MerkleTreeBuilder};
 use serde_json::Value;
 
+use clyra_evidence::keys::PublicKey;
+
+use crate::checkpoint::check_note;
 use crate::entry::RunHead;
 use crate::store::{Store, StoreError, StoredCheckpoint};
 
@@ -47,9 +50,6 @@ impl TenantReport {
     }
 }
 
-/// A hook that checks a checkpoint's signed note (signature, origin, size and root agreement).
-pub type NoteCheck<'a> = &'a dyn Fn(&StoredCheckpoint) -> Result<(), String>;
-
 /// Walks `tenant`'s journal from `seq` 0 and reports the first broken link.
 ///
 /// Checked for every entry: it is stored at the `seq` it names, with no gap; its bytes are strict,
@@ -57,12 +57,12 @@ pub type NoteCheck<'a> = &'a dyn Fn(&StoredCheckpoint) -> Result<(), String>;
 /// hash and leaf columns match the bytes; within a run, `run_seq` counts up from 0 and `run_prev`
 /// links to the run's previous entry; `recorded_at` never decreases. Then: the stored chain head
 /// matches the last entry (rows deleted from the end are caught here), and every stored
-/// checkpoint's root equals the Merkle root of the entries it covers (and `check_note`, when
-/// given, accepts its signed note).
+/// checkpoint's root equals the Merkle root of the entries it covers and its signed note agrees
+/// (size, root, chain head); when `keys` is given, one of them must have signed each note.
 pub fn verify_tenant(
     store: &mut dyn Store,
     tenant: &str,
-    check_note: Option<NoteCheck<'_>>,
+    keys: Option<&[PublicKey]>,
 ) -> Result<TenantReport, StoreError> {
     let checkpoints = store.checkpoints(tenant)?;
     let stored_head = store.head(tenant)?;
@@ -76,30 +76,29 @@ pub fn verify_tenant(
     let mut checked = 0usize;
 
     // Checks one stored checkpoint against the tree built so far.
-    let mut check_cp = |cp: &StoredCheckpoint, tree: &MerkleTreeBuilder| -> Option<String> {
-        if tree.root() != cp.root {
-            return Some(format!(
-                "checkpoint at size {} has root {}, entries give {}",
-                cp.size,
-                cp.root,
-                tree.root()
-            ));
-        }
-        if let Some(check) = check_note {
-            if let Err(e) = check(cp) {
+    let mut check_cp =
+        |cp: &StoredCheckpoint, tree: &MerkleTreeBuilder, head: &Digest| -> Option<String> {
+            if tree.root() != cp.root {
+                return Some(format!(
+                    "checkpoint at size {} has root {}, entries give {}",
+                    cp.size,
+                    cp.root,
+                    tree.root()
+                ));
+            }
+            if let Err(e) = check_note(cp, None, head, keys) {
                 return Some(format!("checkpoint at size {}: {e}", cp.size));
             }
-        }
-        checked += 1;
-        None
-    };
+            checked += 1;
+            None
+        };
 
     // Checkpoints at size 0 cover nothing.
     while let Some(cp) = cps.peek() {
         if cp.size != 0 {
             break;
         }
-        if let Some(reason) = check_cp(cp, &tree) {
+        if let Some(reason) = check_cp(cp, &tree, &Digest::ZERO) {
             broken = Some(Break { seq: 0, reason });
         }
         cps.next();
@@ -137,7 +136,7 @@ pub fn verify_tenant(
                     if cp.size != expected {
                         break;
                     }
-                    if let Some(reason) = check_cp(cp, &tree) {
+                    if let Some(reason) = check_cp(cp, &tree, &digest) {
                         broken = Some(Break {
                             seq: expected - 1,
                             reason,

@@ -275,6 +275,127 @@ fn tamper_cross_tenant_splice_is_detected(b: Backend) {
     assert_eq!(broken_at(&b), Some(0));
 }
 
+fn key() -> clyra_evidence::keys::PrivateKey {
+    clyra_evidence::keys::PrivateKey::generate(clyra_evidence::keys::Algorithm::Ed25519).unwrap()
+}
+
+fn checkpoints_sign_and_prove(b: Backend) {
+    use clyra_evidence::keys::Signer;
+    use clyra_evidence::merkle::{leaf_hash, verify_consistency, verify_inclusion};
+    use clyra_journal::{checkpoint, proof};
+    let k = key();
+    let pk = vec![k.public_key().clone()];
+    let mut s = seed(&b, 5);
+    let now = jiff::Timestamp::now();
+    let c5 = checkpoint::create(s.as_mut(), "acme", "clyra.test/journal", &k, now).unwrap();
+    assert_eq!(c5.size, 5);
+    assert!(
+        c5.note.starts_with("clyra.test/journal/acme\n5\n"),
+        "{}",
+        c5.note
+    );
+    // Same size again: the stored one comes back.
+    assert_eq!(
+        checkpoint::create(s.as_mut(), "acme", "clyra.test/journal", &k, now).unwrap(),
+        c5
+    );
+    s.append(
+        &[ev("acme", "k", json!(5)), ev("acme", "k", json!(6))],
+        &BodyPolicy::Hash,
+    )
+    .unwrap();
+    let c7 = checkpoint::create(s.as_mut(), "acme", "clyra.test/journal", &k, now).unwrap();
+    assert_eq!(c7.size, 7);
+
+    for seq in [0, 3, 6] {
+        let p = proof::inclusion(s.as_mut(), "acme", seq, 7).unwrap();
+        let bytes = b.entry_bytes("acme", seq);
+        verify_inclusion(&leaf_hash(&bytes), &p, &c7.root).unwrap();
+    }
+    assert!(proof::inclusion(s.as_mut(), "acme", 7, 7).is_err());
+    let cons = proof::consistency(s.as_mut(), "acme", 5, 7).unwrap();
+    verify_consistency(&cons, &c5.root, &c7.root).unwrap();
+    assert_eq!(
+        checkpoint::covering(s.as_mut(), "acme", 4)
+            .unwrap()
+            .unwrap()
+            .size,
+        7
+    );
+    assert!(checkpoint::covering(s.as_mut(), "acme", 7)
+        .unwrap()
+        .is_none());
+
+    let r = verify_tenant(s.as_mut(), "acme", Some(&pk)).unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(r.checkpoints_checked, 2);
+    // Under a key that did not sign: fails closed.
+    let stranger = vec![key().public_key().clone()];
+    let r = verify_tenant(s.as_mut(), "acme", Some(&stranger)).unwrap();
+    assert_eq!(
+        r.broken.unwrap().seq,
+        4,
+        "the first checkpoint (size 5) is where trust ends"
+    );
+}
+
+fn rewriting_the_whole_chain_is_caught_by_a_checkpoint(b: Backend) {
+    // An attacker with write access rewrites entry 1 and re-links every later entry and the head:
+    // the chain is consistent again, but the signed checkpoint's root is not.
+    use clyra_journal::checkpoint;
+    let k = key();
+    let mut s = seed(&b, 4);
+    checkpoint::create(
+        s.as_mut(),
+        "acme",
+        "clyra.test/journal",
+        &k,
+        jiff::Timestamp::now(),
+    )
+    .unwrap();
+    drop(s);
+    let mut prev = Digest::from_hex(
+        serde_json::from_slice::<Value>(&b.entry_bytes("acme", 1)).unwrap()["prev"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    for seq in 1..4u64 {
+        let mut v: Value = serde_json::from_slice(&b.entry_bytes("acme", seq)).unwrap();
+        if seq == 1 {
+            v["body"] = json!({"i": 100});
+        }
+        v["prev"] = Value::String(prev.to_hex());
+        let bytes = clyra_evidence::jcs::canonicalize_value(&v).unwrap();
+        let (d, l) = (
+            Digest::sha256(&bytes),
+            clyra_evidence::merkle::leaf_hash(&bytes),
+        );
+        b.set_entry_bytes("acme", seq, &bytes);
+        let (hd, hl) = (hex::encode(d.as_bytes()), hex::encode(l.as_bytes()));
+        match b {
+            Backend::Sqlite { .. } => b.exec(&format!(
+                "UPDATE clyra_entries SET hash = X'{hd}', leaf = X'{hl}' WHERE tenant = 'acme' AND seq = {seq}; \
+                 UPDATE clyra_heads SET head = X'{hd}' WHERE tenant = 'acme'"
+            )),
+            Backend::Postgres { .. } => b.exec(&format!(
+                "UPDATE {{s}}.clyra_entries SET hash = '\\x{hd}'::bytea, leaf = '\\x{hl}'::bytea WHERE tenant = 'acme' AND seq = {seq}; \
+                 UPDATE {{s}}.clyra_heads SET head = '\\x{hd}'::bytea WHERE tenant = 'acme'"
+            )),
+        }
+        prev = d;
+    }
+    let broken = {
+        let mut s = b.open();
+        verify_tenant(s.as_mut(), "acme", None)
+            .unwrap()
+            .broken
+            .unwrap()
+    };
+    assert_eq!(broken.seq, 3, "{broken}");
+    assert!(broken.reason.contains("checkpoint at size 4"), "{broken}");
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -300,4 +421,6 @@ both!(
     tamper_truncate_tail_is_detected,
     tamper_reorder_is_detected,
     tamper_cross_tenant_splice_is_detected,
+    checkpoints_sign_and_prove,
+    rewriting_the_whole_chain_is_caught_by_a_checkpoint,
 );
