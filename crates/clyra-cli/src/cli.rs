@@ -70,6 +70,10 @@ Example:\n  clyra verify-envelope run.dsse.json --trust trust.json --subject mod
     #[command(subcommand)]
     Bundle(BundleCommand),
 
+    /// The journal: append, verify, checkpoint and prove (SQLite or Postgres store).
+    #[command(subcommand)]
+    Journal(crate::command::journal::JournalCommand),
+
     /// Verify an evidence bundle offline (exit 2 if it does not verify).
     #[command(
         after_help = "Recomputes every digest, the Merkle roots, every chain link, the signed \

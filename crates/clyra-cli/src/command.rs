@@ -3,6 +3,7 @@
 pub mod bundle;
 mod canon;
 mod demo;
+pub mod journal;
 mod keys;
 mod merkle;
 pub mod sign;
@@ -22,6 +23,7 @@ pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
         Command::Verify(args) => bundle::verify(args, out),
         Command::Bundle(BundleCommand::Inspect { bundle: path }) => bundle::inspect(&path, out),
         Command::Bundle(BundleCommand::Build(args)) => bundle::build(args, out),
+        Command::Journal(cmd) => journal::run(cmd, out),
     }
 }
 

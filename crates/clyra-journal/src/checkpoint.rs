@@ -80,6 +80,8 @@ pub fn create(
             size: head.size,
         });
     }
+    // Whole milliseconds, like entry timestamps.
+    let now = Timestamp::from_millisecond(now.as_millisecond()).unwrap_or(now);
     let body = Checkpoint::clyra(origin.clone(), head.size, root, now, head.head).to_body();
     let text = note::sign(&body, &origin, key)?;
     let cp = StoredCheckpoint {
