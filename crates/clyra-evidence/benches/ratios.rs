@@ -39,12 +39,12 @@ pub fn document(target_bytes: usize) -> Value {
         let e = json!({
             "seq": i,
             "prev": format!("{:064x}", i.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
-            "kind": if i % 3 == 0 { "dbt.model.finished" } else { "gateway.decision" },
+            "kind": if i.is_multiple_of(3) { "dbt.model.finished" } else { "gateway.decision" },
             "actor": {"type": "agent", "id": format!("agent-{}", i % 17), "tenant": "acme-€"},
             "metrics": {"duration_ms": (i * 37) % 10_000, "rows": i * 1013, "ratio": (i as f64) / 7.0},
             "tags": ["prod", "eu-west-1", format!("run-{}", i / 100)],
             "note": "quoted \"text\" with a tab\t and unicode: naïve café ✓",
-            "ok": i % 5 != 0,
+            "ok": !i.is_multiple_of(5),
             "parent": null,
         });
         size += serde_json::to_vec(&e).unwrap().len() + 1;

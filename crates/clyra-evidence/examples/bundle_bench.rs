@@ -99,16 +99,16 @@ fn event(i: u64, n: u64) -> Value {
                                  "code": "INSERT", "rows_affected": r % 2_000_000}}),
         11 => json!({"ts": ts, "kind": "dbt.test.finished", "run_id": RUN,
             "test": format!("test.finance.not_null_fct_ledger_{:05}_amount_eur", i / 200),
-            "status": if r % 50 == 0 { "warn" } else { "pass" }, "failures": u64::from(r % 50 == 0),
+            "status": if r.is_multiple_of(50) { "warn" } else { "pass" }, "failures": u64::from(r.is_multiple_of(50)),
             "duration_ms": r % 4_000, "thread_id": format!("Thread-{}", r % 8),
             "severity": "warn", "compiled_sha256": hex64(r)}),
-        _ if r % 3 == 0 => json!({"ts": ts, "kind": "warehouse.query.finished", "run_id": RUN,
+        _ if r.is_multiple_of(3) => json!({"ts": ts, "kind": "warehouse.query.finished", "run_id": RUN,
             "query_id": format!("q-{:016x}", r), "database": "analytics",
             "relation": format!("finance.stg_payments_{:03}", r % 400),
             "sql_sha256": hex64(r ^ 7), "rows": r % 500_000, "bytes_scanned": r % 4_000_000_000,
             "duration_ms": r % 20_000, "status": "success", "role": "dbt_prod"}),
         _ => {
-            let user = if r % 10 == 0 {
+            let user = if r.is_multiple_of(10) {
                 "zoë.müller"
             } else {
                 "ana.silva"
