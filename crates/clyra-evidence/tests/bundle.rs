@@ -724,7 +724,7 @@ fn manifest_schema_violation() {
 #[test]
 fn unknown_versions() {
     let f = Fixture::new();
-    for version in ["1.0", "0.2"] {
+    for version in ["1.0", "0.3", "0.10", "0.2.0"] {
         let bytes = tampered(&f, |c| {
             let mut m = manifest(c);
             m["format_version"] = json!(version);
@@ -733,6 +733,14 @@ fn unknown_versions() {
         });
         assert_codes(&verify(&f, &bytes), &[Code::UnknownVersion]);
     }
+    // 0.2 only adds optional members: a 0.1 bundle relabelled 0.2 is a valid 0.2 bundle.
+    let bytes = tampered(&f, |c| {
+        let mut m = manifest(c);
+        m["format_version"] = json!("0.2");
+        set_manifest(c, &m);
+        resign(c, &f.key);
+    });
+    assert_codes(&verify(&f, &bytes), &[]);
 }
 
 // ------------------------------------------------------------------------------------------------
