@@ -43,6 +43,9 @@ use forge::{
 };
 use serde_json::{json, Value};
 
+/// Published cases a current verifier no longer agrees with (spec/test-vectors-superseded.txt).
+const SUPERSEDED: [(Kind, &str); 1] = [(Kind::Def, "unknown_minor_version_fail")];
+
 /// When every bundle was built (except the continuation segment, built an hour later).
 const CREATED_AT: &str = "2026-11-24T10:00:00Z";
 /// The instant every case is verified at.
@@ -1392,6 +1395,23 @@ fn negative_cases(x: &Ctx) -> Vec<Case> {
 
     out.push(x.case(
         Kind::Def,
+        "unknown_minor_version_0_3_fail",
+        Negative,
+        &[Code::UnknownVersion],
+        "The dbt run bundle with `format_version` `0.3`, re-signed. While the major version is 0 \
+         there is no compatibility between minors, so a verifier of 0.1 and 0.2 rejects 0.3: \
+         `E_UNKNOWN_VERSION` (not the reserved `W_NEWER_MINOR`). Replaces \
+         `unknown_minor_version_fail`, whose `0.2` is implemented since format 0.2.",
+        edit(&dbt, |c| {
+            let mut m = manifest(c);
+            m["format_version"] = json!("0.3");
+            set_manifest(c, &m);
+            resign(c, x.ed());
+        }),
+    ));
+
+    out.push(x.case(
+        Kind::Def,
         "path_traversal_entry_fail",
         Negative,
         &[Code::UnsafePath],
@@ -1874,6 +1894,7 @@ fn main() {
     let mut cases = valid_cases(&ctx);
     cases.extend(forged_cases(&ctx));
     cases.extend(negative_cases(&ctx));
+    cases.extend(run_chain_cases(&ctx));
 
     let mut names = BTreeSet::new();
     let (mut written, mut kept, mut differing) = (0, 0, Vec::new());
@@ -1901,7 +1922,11 @@ fn main() {
             std::fs::remove_dir_all(&staging).unwrap();
         }
         write_case(case, &staging);
-        if let Err(e) = verify_written(case, &staging) {
+        // A superseded case (spec/test-vectors-superseded.txt) is kept as published; a current
+        // verifier no longer agrees with it.
+        let superseded = SUPERSEDED.contains(&(case.kind, case.name));
+        let checked = verify_written(case, &staging);
+        if let Err(e) = if superseded { Ok(()) } else { checked } {
             std::fs::remove_dir_all(&staging).unwrap();
             panic!("{format}/{}: {e}", case.name);
         }
@@ -1938,4 +1963,306 @@ fn main() {
              | LC_ALL=C sort | xargs sha256sum > /tmp/lock && diff spec/test-vectors.lock /tmp/lock"
         );
     }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Format 0.2: run chains, checkpoints and inclusion proofs (bundle.md §6.1, §6.2).
+
+/// The tenant journal: 12 entries, sealed in one hash chain; entries 1, 4, 7 and 10 belong to
+/// `run-b`, the others to `run-a`. With `gap`, run-a's run_seq skips 2 (a sealing bug).
+fn tenant_journal(gap: bool) -> Vec<(Value, Vec<u8>)> {
+    let mut out: Vec<(Value, Vec<u8>)> = Vec::new();
+    let mut head = Digest::ZERO;
+    let mut runs: std::collections::BTreeMap<&str, (u64, Digest)> = Default::default();
+    for seq in 0..12u64 {
+        let run = if seq % 3 == 1 { "run-b" } else { "run-a" };
+        let (mut run_seq, run_prev) = runs.get(run).copied().unwrap_or((0, Digest::ZERO));
+        if gap && run == "run-a" && run_seq == 2 {
+            run_seq = 3;
+        }
+        let kind = match (run, seq) {
+            ("run-a", 0) => "dbt.run.started",
+            ("run-a", 11) => "dbt.run.finished",
+            _ => "pipeline.step.finished",
+        };
+        let mut entry = json!({
+            "seq": seq, "prev": head.to_hex(), "ts": format!("2026-11-24T09:{:02}:00Z", seq),
+            "kind": kind, "run": run, "run_seq": run_seq, "run_prev": run_prev.to_hex(),
+        });
+        if kind == "dbt.run.finished" {
+            entry["status"] = json!("success");
+        }
+        let bytes = jcs::canonicalize_value(&entry).unwrap();
+        head = Digest::sha256(&bytes);
+        runs.insert(run, (run_seq + 1, head));
+        out.push((entry, bytes));
+    }
+    out
+}
+
+/// The checkpoint note of the whole tenant journal, signed by `key`, and the proofs of the
+/// entries at `seqs`.
+fn checkpoint_for(
+    journal: &[(Value, Vec<u8>)],
+    seqs: &[u64],
+    key: &PrivateKey,
+) -> (String, Vec<clyra_evidence::merkle::InclusionProof>) {
+    use clyra_evidence::{merkle, note};
+    let leaves: Vec<Digest> = journal.iter().map(|(_, b)| merkle::leaf_hash(b)).collect();
+    let head = Digest::sha256(&journal.last().unwrap().1);
+    let cp = note::Checkpoint::clyra(
+        "clyra.example/acme",
+        leaves.len() as u64,
+        merkle::root(&leaves),
+        ts("2026-11-24T09:59:00Z"),
+        head,
+    );
+    let text = note::sign(&cp.to_body(), "clyra.example/acme", key).unwrap();
+    let proofs = seqs
+        .iter()
+        .map(|s| merkle::inclusion_proof(&leaves, *s).unwrap())
+        .collect();
+    (text, proofs)
+}
+
+fn proofs_json(root: Digest, proofs: &[clyra_evidence::merkle::InclusionProof]) -> Vec<u8> {
+    use clyra_evidence::bundle::{LeafProof, ProofsDocument};
+    let doc = ProofsDocument {
+        tree_size: proofs[0].tree_size,
+        root,
+        proofs: proofs
+            .iter()
+            .map(|p| LeafProof {
+                index: p.leaf_index,
+                hashes: p.hashes.clone(),
+            })
+            .collect(),
+    };
+    jcs::to_canonical_vec(&doc).unwrap()
+}
+
+fn run_a_seqs(journal: &[(Value, Vec<u8>)]) -> Vec<u64> {
+    journal
+        .iter()
+        .filter(|(v, _)| v["run"] == "run-a")
+        .map(|(v, _)| v["seq"].as_u64().unwrap())
+        .collect()
+}
+
+/// A run-a bundle of `lines` (tenant seqs) from `journal`, checkpoint signed by `note_key`.
+fn run_bundle(
+    journal: &[(Value, Vec<u8>)],
+    seqs: &[u64],
+    note_key: &PrivateKey,
+    signer: &PrivateKey,
+) -> Vec<u8> {
+    let (note_text, proofs) = checkpoint_for(journal, seqs, note_key);
+    let mut b = BundleBuilder::new(
+        Kind::Def,
+        "def-run-a-20261124",
+        ts(CREATED_AT),
+        producer(),
+        Governance {
+            tenant: "acme".into(),
+            environment: "prod".into(),
+            run_id: "run-a".into(),
+            actors: vec!["airflow".into()],
+        },
+    );
+    b.run_chain("run-a").unwrap();
+    for s in seqs {
+        b.push_entry(journal[*s as usize].0.clone()).unwrap();
+    }
+    b.checkpoint(note_text, proofs);
+    b.build(&[signer as &dyn Signer]).unwrap().into_zip_bytes()
+}
+
+/// Replaces the journal lines, checkpoint and proofs of a run bundle by those of `seqs` in
+/// `journal` (checkpoint signed by the trusted key), then re-signs everything.
+fn reseal_run(x: &Ctx, valid: &[u8], journal: &[(Value, Vec<u8>)], seqs: &[u64]) -> Vec<u8> {
+    let mut c = unzip(valid);
+    let lines: Vec<Vec<u8>> = seqs
+        .iter()
+        .map(|s| journal[*s as usize].1.clone())
+        .collect();
+    set_lines(&mut c, &lines);
+    let (note_text, proofs) = checkpoint_for(journal, seqs, x.ed());
+    let root = clyra_evidence::merkle::root(
+        &journal
+            .iter()
+            .map(|(_, b)| clyra_evidence::merkle::leaf_hash(b))
+            .collect::<Vec<_>>(),
+    );
+    c.insert("checkpoint.note".into(), note_text.into_bytes());
+    c.insert("proofs.json".into(), proofs_json(root, &proofs));
+    repack_resigned(c, x.ed(), true)
+}
+
+fn edit_proofs(x: &Ctx, valid: &[u8], change: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut c = unzip(valid);
+    let mut doc = jcs::parse_strict(&c["proofs.json"]).unwrap();
+    change(&mut doc);
+    c.insert("proofs.json".into(), jcs::canonicalize_value(&doc).unwrap());
+    repack_resigned(c, x.ed(), false)
+}
+
+fn run_chain_cases(x: &Ctx) -> Vec<Case> {
+    use Category::{Forged, Negative, Valid};
+    let journal = tenant_journal(false);
+    let seqs = run_a_seqs(&journal);
+    let valid = run_bundle(&journal, &seqs, x.ed(), x.ed());
+    let mut out = Vec::new();
+
+    out.push(x.case(
+        Kind::Def,
+        "run_chain_checkpoint",
+        Valid,
+        &[],
+        "Format 0.2: the eight entries of run `run-a` from a tenant journal of twelve in which \
+         `run-b` is interleaved (seq 1, 4, 7, 10), so the bundle's seqs are not contiguous. \
+         `journal.chain` is `run`: entries link over `run_seq`/`run_prev`. `checkpoint.note` is a \
+         C2SP signed note of the whole tenant log (size 12, root, `time`, `head`) signed by the \
+         trusted Ed25519 key, and `proofs.json` proves each line at its seq. It verifies.",
+        valid.clone(),
+    ));
+
+    out.push(x.case(
+        Kind::Def,
+        "checkpoint_signature_tampered_fail",
+        Forged,
+        &[Code::CheckpointSignature],
+        "The valid run chain bundle with the last byte of the checkpoint's signature flipped, the \
+         manifest refreshed and re-signed with the trusted key. The signature line names the \
+         trusted key (name and key ID match) but does not verify: the note is rejected, \
+         `E_CHECKPOINT_SIGNATURE`.",
+        {
+            let mut c = unzip(&valid);
+            let text = String::from_utf8(c["checkpoint.note"].clone()).unwrap();
+            let (body, sig) = text.rsplit_once("\n\n").unwrap();
+            let (prefix, b64) = sig.trim_end().rsplit_once(' ').unwrap();
+            let mut blob = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap();
+            *blob.last_mut().unwrap() ^= 1;
+            let forged = format!(
+                "{body}\n\n{prefix} {}\n",
+                base64::engine::general_purpose::STANDARD.encode(blob)
+            );
+            c.insert("checkpoint.note".into(), forged.into_bytes());
+            repack_resigned(c, x.ed(), false)
+        },
+    ));
+
+    out.push(x.case(
+        Kind::Def,
+        "checkpoint_untrusted_key_fail",
+        Forged,
+        &[Code::CheckpointSignature],
+        "The run chain bundle whose checkpoint note is signed by the untrusted Ed25519 test key \
+         (the bundle itself is signed by the trusted key). No signature line of the note \
+         verifies under a trusted key: `E_CHECKPOINT_SIGNATURE`.",
+        run_bundle(&journal, &seqs, &x.keys.untrusted.key, x.ed()),
+    ));
+
+    out.push(x.case(
+        Kind::Def,
+        "proof_wrong_index_fail",
+        Forged,
+        &[Code::InclusionProof],
+        "The valid run chain bundle with the second proof's `index` set to the first line's seq, \
+         re-signed. A proof's index must be its line's seq: `E_INCLUSION_PROOF`.",
+        edit_proofs(x, &valid, |d| {
+            d["proofs"][1]["index"] = d["proofs"][0]["index"].clone()
+        }),
+    ));
+
+    out.push(x.case(
+        Kind::Def,
+        "proof_hash_flipped_fail",
+        Forged,
+        &[Code::InclusionProof],
+        "The valid run chain bundle with one bit of the first proof's first hash flipped, \
+         re-signed. The proof no longer leads from the line to the checkpoint root: \
+         `E_INCLUSION_PROOF`.",
+        edit_proofs(x, &valid, |d| {
+            let h = d["proofs"][0]["hashes"][0].as_str().unwrap().to_owned();
+            let flipped = format!("{}{}", if h.starts_with('0') { '1' } else { '0' }, &h[1..]);
+            d["proofs"][0]["hashes"][0] = json!(flipped);
+        }),
+    ));
+
+    out.push(x.case(
+        Kind::Def,
+        "proof_missing_fail",
+        Forged,
+        &[Code::InclusionProof],
+        "The valid run chain bundle with the last line's proof removed from `proofs.json`, \
+         re-signed. Every line needs exactly one proof: `E_INCLUSION_PROOF`.",
+        edit_proofs(x, &valid, |d| {
+            d["proofs"].as_array_mut().unwrap().pop();
+        }),
+    ));
+
+    out.push(x.case(
+        Kind::Def,
+        "run_chain_entry_removed_fail",
+        Forged,
+        &[Code::ChainBroken],
+        "The run chain bundle with run-a's entry at seq 5 (run_seq 3) removed, and the journal \
+         summary, proofs, files, Merkle root and predicate recomputed and re-signed with the \
+         trusted key. Every remaining line is proved in the checkpoint, but run_seq jumps from 2 \
+         to 4 and the next run_prev is the removed entry's digest: `E_CHAIN_BROKEN`.",
+        {
+            let fewer: Vec<u64> = seqs.iter().copied().filter(|s| *s != 5).collect();
+            reseal_run(x, &valid, &journal, &fewer)
+        },
+    ));
+
+    out.push(x.case(
+        Kind::Def,
+        "run_seq_gap_fail",
+        Forged,
+        &[Code::ChainBroken],
+        "A tenant journal whose sealer skipped run_seq 2 of run-a (run_prev still links), with a \
+         matching checkpoint signed by the trusted key and valid proofs, the bundle re-signed. \
+         run_seq must increase by one per line: `E_CHAIN_BROKEN`.",
+        {
+            let gap = tenant_journal(true);
+            reseal_run(x, &valid, &gap, &run_a_seqs(&gap))
+        },
+    ));
+
+    out.push(x.case(
+        Kind::Def,
+        "run_chain_other_run_entry_fail",
+        Forged,
+        &[Code::ChainBroken],
+        "The run chain bundle with run-b's entry at seq 4 spliced in between seq 3 and 5, its \
+         proof included and everything re-signed. It is in the checkpointed log, but its `run` is \
+         not the manifest's `run-a`: `E_CHAIN_BROKEN`.",
+        {
+            let mut more = seqs.clone();
+            more.push(4);
+            more.sort_unstable();
+            reseal_run(x, &valid, &journal, &more)
+        },
+    ));
+
+    out.push(x.case(
+        Kind::Def,
+        "checkpoint_in_0_1_manifest_fail",
+        Negative,
+        &[Code::Schema],
+        "The valid run chain bundle relabelled `format_version` `0.1` and re-signed. `checkpoint`, \
+         `journal.chain` and `journal.run` are 0.2 members; a 0.1 manifest carrying them fails its \
+         schema: `E_SCHEMA`.",
+        edit(&valid, |c| {
+            let mut m = manifest(c);
+            m["format_version"] = json!("0.1");
+            set_manifest(c, &m);
+            resign(c, x.ed());
+        }),
+    ));
+
+    out
 }

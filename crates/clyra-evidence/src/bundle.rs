@@ -1,4 +1,4 @@
-//! Evidence bundles: the DEF and PEF container of spec/common/bundle.md (format version 0.1).
+//! Evidence bundles: the DEF and PEF container of spec/common/bundle.md (format versions 0.1 and 0.2).
 //!
 //! A bundle is one file an auditor verifies offline with nothing but the file and a trusted public
 //! key. It holds:
@@ -31,9 +31,11 @@ mod verify;
 pub use build::{Bundle, BundleBuilder, BundleError};
 pub use inspect::{inspect_path, InspectError, Inspection};
 pub use model::{
-    parse_utc_timestamp, ArtifactRef, FileEntry, Governance, JournalInfo, Kind, Manifest,
-    MerkleInfo, Producer, ARTIFACTS_PREFIX, ATTESTATION_PATH, FORMAT_VERSION, JOURNAL_MEDIA_TYPE,
-    JOURNAL_PATH, MANIFEST_PATH, MERKLE_ALG, MERKLE_ROOT_SUBJECT,
+    parse_utc_timestamp, ArtifactRef, ChainMode, CheckpointInfo, FileEntry, Governance,
+    JournalInfo, Kind, LeafProof, Manifest, MerkleInfo, Producer, ProofsDocument, ARTIFACTS_PREFIX,
+    ATTESTATION_PATH, CHECKPOINT_MEDIA_TYPE, CHECKPOINT_NOTE_PATH, FORMAT_VERSION, FORMAT_VERSIONS,
+    FORMAT_VERSION_0_2, JOURNAL_MEDIA_TYPE, JOURNAL_PATH, MANIFEST_PATH, MERKLE_ALG,
+    MERKLE_ROOT_SUBJECT, PROOFS_MEDIA_TYPE, PROOFS_PATH,
 };
 pub use predicate::SlaOp;
 pub use verify::{

@@ -57,11 +57,19 @@ pub enum Code {
     Archive,
     /// An externalized artifact was not supplied, so its bytes were not checked (a warning).
     ArtifactNotChecked,
+    /// The checkpoint note or the proofs file is malformed, or they disagree (format 0.2).
+    Checkpoint,
+    /// The checkpoint note carries no valid signature by a trusted key, or a bad one by a
+    /// trusted key (format 0.2).
+    CheckpointSignature,
+    /// An inclusion proof of a journal line is missing, extra, for the wrong index or does not
+    /// verify against the checkpoint (format 0.2).
+    InclusionProof,
 }
 
 impl Code {
     /// Every code, in documentation order.
-    pub const ALL: [Code; 22] = [
+    pub const ALL: [Code; 25] = [
         Code::Signature,
         Code::KeyNotTrusted,
         Code::KeyExpired,
@@ -84,6 +92,9 @@ impl Code {
         Code::UnlistedFile,
         Code::Archive,
         Code::ArtifactNotChecked,
+        Code::Checkpoint,
+        Code::CheckpointSignature,
+        Code::InclusionProof,
     ];
 
     /// The code as it appears in reports, e.g. `E_SIGNATURE`.
@@ -111,6 +122,9 @@ impl Code {
             Code::UnlistedFile => "E_UNLISTED_FILE",
             Code::Archive => "E_ARCHIVE",
             Code::ArtifactNotChecked => "W_ARTIFACT_NOT_CHECKED",
+            Code::Checkpoint => "E_CHECKPOINT",
+            Code::CheckpointSignature => "E_CHECKPOINT_SIGNATURE",
+            Code::InclusionProof => "E_INCLUSION_PROOF",
         }
     }
 

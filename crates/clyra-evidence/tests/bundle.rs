@@ -724,7 +724,7 @@ fn manifest_schema_violation() {
 #[test]
 fn unknown_versions() {
     let f = Fixture::new();
-    for version in ["1.0", "0.2"] {
+    for version in ["1.0", "0.3", "0.10", "0.2.0"] {
         let bytes = tampered(&f, |c| {
             let mut m = manifest(c);
             m["format_version"] = json!(version);
@@ -733,6 +733,14 @@ fn unknown_versions() {
         });
         assert_codes(&verify(&f, &bytes), &[Code::UnknownVersion]);
     }
+    // 0.2 only adds optional members: a 0.1 bundle relabelled 0.2 is a valid 0.2 bundle.
+    let bytes = tampered(&f, |c| {
+        let mut m = manifest(c);
+        m["format_version"] = json!("0.2");
+        set_manifest(c, &m);
+        resign(c, &f.key);
+    });
+    assert_codes(&verify(&f, &bytes), &[]);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1252,4 +1260,45 @@ fn a_large_journal_streams() {
     )
     .unwrap();
     assert_eq!(reader.entries().len(), 3);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Format 0.2 builder checks (§6.1, §6.2); the verifier's side is covered by the vectors.
+
+#[test]
+fn run_chain_builder_refuses_what_would_not_verify() {
+    let run_entry = |seq: u64, run_seq: u64, run_prev: Digest| {
+        json!({"seq": seq, "prev": Digest::ZERO.to_hex(), "ts": "2026-11-24T09:00:00Z",
+               "kind": "step.done", "run": "r", "run_seq": run_seq, "run_prev": run_prev.to_hex()})
+    };
+    let mut b = BundleBuilder::new(
+        Kind::Def,
+        "run-r",
+        forge::ts("2026-11-24T10:00:00Z"),
+        forge::producer(),
+        forge::governance("r"),
+    );
+    b.run_chain("r").unwrap();
+    let first = run_entry(3, 0, Digest::ZERO);
+    let digest = Digest::sha256(&clyra_evidence::jcs::canonicalize_value(&first).unwrap());
+    b.push_entry(first).unwrap();
+    // seq must increase; run_seq must be +1; run_prev must link; run must match.
+    assert!(b.clone().push_entry(run_entry(3, 1, digest)).is_err());
+    assert!(b.clone().push_entry(run_entry(9, 2, digest)).is_err());
+    assert!(b.clone().push_entry(run_entry(9, 1, Digest::ZERO)).is_err());
+    let mut other = run_entry(9, 1, digest);
+    other["run"] = json!("s");
+    assert!(b.clone().push_entry(other).is_err());
+    assert!(b
+        .clone()
+        .chain_events([json!({"ts": "2026-11-24T09:00:00Z", "kind": "a"})])
+        .is_err());
+    b.push_entry(run_entry(9, 1, digest)).unwrap();
+    // A checkpoint that does not cover the entries is refused at build time.
+    b.checkpoint("not a note\n".to_owned(), Vec::new());
+    let f = Fixture::new();
+    assert!(matches!(
+        b.build(&f.signers()),
+        Err(BundleError::Checkpoint(_))
+    ));
 }

@@ -295,7 +295,42 @@ fn run_case(case: &Case, expected: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// `spec/test-vectors-superseded.txt`: cases a current verifier skips, each with its replacement.
+fn superseded(root: &Path) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(root.join("spec/test-vectors-superseded.txt")).unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let mut parts = l.split('\t');
+            let case = parts.next().unwrap().to_owned();
+            let by = parts
+                .next()
+                .expect("CASE<TAB>REPLACED-BY<TAB>why")
+                .to_owned();
+            assert!(
+                parts.next().is_some_and(|why| !why.is_empty()),
+                "{l}: no reason"
+            );
+            (case, by)
+        })
+        .collect()
+}
+
 fn cases(root: &Path) -> Vec<Case> {
+    let superseded = superseded(root);
+    for (case, by) in &superseded {
+        for name in [case, by] {
+            let (format, name) = name.split_once('/').unwrap();
+            assert!(
+                root.join("spec")
+                    .join(format)
+                    .join("test-vectors")
+                    .join(name)
+                    .is_dir(),
+                "superseded list names `{format}/{name}`, which does not exist"
+            );
+        }
+    }
     let mut out = Vec::new();
     for dir in CASE_DIRS {
         let format = dir.split('/').nth(1).unwrap();
@@ -313,6 +348,9 @@ fn cases(root: &Path) -> Vec<Case> {
                 .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
                 .and_then(|v| v.get("category").and_then(Value::as_str).map(str::to_owned))
                 .unwrap_or_default();
+            if superseded.contains_key(&format!("{format}/{name}")) {
+                continue;
+            }
             out.push(Case {
                 name: format!("{format}/{name}"),
                 dir,

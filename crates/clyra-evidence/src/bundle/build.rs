@@ -12,19 +12,22 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::model::{
-    ArtifactRef, FileEntry, Governance, JournalInfo, Kind, Manifest, MerkleInfo, Producer,
-    ARTIFACTS_PREFIX, ATTESTATION_PATH, FORMAT_VERSION, JOURNAL_MEDIA_TYPE, JOURNAL_PATH,
-    MANIFEST_PATH, MERKLE_ALG, MERKLE_ROOT_SUBJECT,
+    ArtifactRef, ChainMode, CheckpointInfo, FileEntry, Governance, JournalInfo, Kind, LeafProof,
+    Manifest, MerkleInfo, Producer, ProofsDocument, ARTIFACTS_PREFIX, ATTESTATION_PATH,
+    CHECKPOINT_MEDIA_TYPE, CHECKPOINT_NOTE_PATH, FORMAT_VERSION, FORMAT_VERSION_0_2,
+    JOURNAL_MEDIA_TYPE, JOURNAL_PATH, MANIFEST_PATH, MERKLE_ALG, MERKLE_ROOT_SUBJECT,
+    PROOFS_MEDIA_TYPE, PROOFS_PATH,
 };
 use super::predicate::{metric_value, DeriveError, Deriver, SlaOp};
 use super::schema::{manifest_rules, predicate_rules, schema_issues, SchemaKind};
-use super::verify::Limits;
+use super::verify::{run_link, Limits};
 use crate::chain::{link_from_entry, ChainBuilder, ChainLink};
 use crate::digest::Digest;
 use crate::intoto::{self, InTotoError, Statement, Subject};
 use crate::jcs::{self, JcsError};
 use crate::keys::Signer;
-use crate::merkle::MerkleTreeBuilder;
+use crate::merkle::{self, InclusionProof, MerkleTreeBuilder};
+use crate::note::{Checkpoint, SignedNote};
 use crate::zipstore::{self, ContainerError, ZipReader};
 
 /// Why a bundle could not be built or written.
@@ -58,9 +61,12 @@ pub enum BundleError {
         /// How it breaks.
         reason: String,
     },
-    /// The chain start was set after entries were added.
-    #[error("the chain start can only be set before the first entry")]
+    /// The chain start or the chain mode was set after entries were added.
+    #[error("the chain start and the chain mode can only be set before the first entry")]
     ChainStarted,
+    /// The checkpoint or its inclusion proofs would not verify (§6.2).
+    #[error("invalid checkpoint: {0}")]
+    Checkpoint(String),
     /// The bundle has no journal entries.
     #[error("a bundle covers at least one journal entry")]
     NoEntries,
@@ -152,6 +158,9 @@ pub struct BundleBuilder {
     governance: Governance,
     policy_sha256: Option<Digest>,
     start: Option<(u64, Digest)>,
+    run: Option<String>,
+    last_tenant_seq: Option<u64>,
+    checkpoint: Option<(String, Vec<InclusionProof>)>,
     first: Option<ChainLink>,
     last: Option<ChainLink>,
     count: u64,
@@ -185,6 +194,9 @@ impl BundleBuilder {
             governance,
             policy_sha256: None,
             start: None,
+            run: None,
+            last_tenant_seq: None,
+            checkpoint: None,
             first: None,
             last: None,
             count: 0,
@@ -224,8 +236,39 @@ impl BundleBuilder {
         Ok(self)
     }
 
+    /// Makes the bundle a run chain (§6.1, format 0.2): the entries of run `run`, pushed already
+    /// sealed by the journal with [`push_entry`](Self::push_entry). Each must carry `run` equal to
+    /// `run`, `run_seq` and `run_prev`; they are linked over `run_seq`/`run_prev` and their
+    /// tenant-wide `seq`s must strictly increase (they need not be contiguous). Nothing in an entry
+    /// is rewritten. [`resume_from`](Self::resume_from) then gives the first `run_seq` and
+    /// `run_prev`. Only before any entry.
+    pub fn run_chain(&mut self, run: impl Into<String>) -> Result<&mut Self, BundleError> {
+        if self.count > 0 {
+            return Err(BundleError::ChainStarted);
+        }
+        let run = run.into();
+        if run.is_empty() {
+            return Err(BundleError::Manifest(vec![
+                "`/journal/run` is empty".to_owned()
+            ]));
+        }
+        self.run = Some(run);
+        Ok(self)
+    }
+
+    /// Adds a checkpoint (§6.2, format 0.2): `note_text` is a signed note whose body is a Clyra
+    /// checkpoint ([`Checkpoint::clyra`]) of the tenant journal, and `proofs` holds one RFC 9162
+    /// inclusion proof per entry, in entry order, for the leaf at the entry's `seq` in a tree of
+    /// the checkpoint's size. [`build`](Self::build) checks that all of it verifies, except the
+    /// note's signature, which needs the verifier's trust file.
+    pub fn checkpoint(&mut self, note_text: String, proofs: Vec<InclusionProof>) -> &mut Self {
+        self.checkpoint = Some((note_text, proofs));
+        self
+    }
+
     /// Appends an already chained entry (with `seq` and `prev`), checking that it is a valid entry
-    /// (§6) and that it links to the entry before it. The first entry may start anywhere.
+    /// (§6) and that it links to the entry before it. The first entry may start anywhere. In a run
+    /// chain ([`run_chain`](Self::run_chain)) the links are `run_seq`/`run_prev` (§6.1).
     pub fn push_entry(&mut self, entry: Value) -> Result<&mut Self, BundleError> {
         let index = self.count;
         let invalid = |reason: String| BundleError::InvalidEntry { index, reason };
@@ -241,7 +284,25 @@ impl BundleBuilder {
                 self.limits.max_line_bytes
             )));
         }
-        let link = link_from_entry(&entry, &canonical).map_err(|e| invalid(e.to_string()))?;
+        let link = match &self.run {
+            None => link_from_entry(&entry, &canonical).map_err(|e| invalid(e.to_string()))?,
+            Some(run) => {
+                let link = run_link(&entry, run, &canonical).map_err(invalid)?;
+                let seq = link_from_entry(&entry, &canonical)
+                    .map_err(|e| invalid(e.to_string()))?
+                    .seq;
+                if let Some(previous) = self.last_tenant_seq.filter(|p| seq <= *p) {
+                    return Err(BundleError::ChainBroken {
+                        index,
+                        reason: format!(
+                            "seq is {seq}, not greater than the previous entry's {previous}"
+                        ),
+                    });
+                }
+                self.last_tenant_seq = Some(seq);
+                link
+            }
+        };
         let expected = match self.last {
             Some(last) => Some((last.seq.saturating_add(1), last.digest)),
             None => match self.start {
@@ -283,6 +344,14 @@ impl BundleBuilder {
     where
         I: IntoIterator<Item = Value>,
     {
+        if self.run.is_some() {
+            return Err(BundleError::InvalidEntry {
+                index: self.count,
+                reason:
+                    "a run chain's entries are sealed by the journal; push them with push_entry"
+                        .to_owned(),
+            });
+        }
         let mut chain = match (self.last, self.start) {
             (Some(last), _) => ChainBuilder::resume(last.seq, last.digest),
             (None, Some((next_seq, prev))) => match next_seq.checked_sub(1) {
@@ -427,6 +496,23 @@ impl BundleBuilder {
                 sha256: Digest::sha256(bytes),
             });
         }
+        let checkpoint_files = match &self.checkpoint {
+            None => None,
+            Some((note, proofs)) => Some(self.checkpoint_files(note, proofs)?),
+        };
+        if let Some((note, proofs)) = &checkpoint_files {
+            for (path, bytes, media_type) in [
+                (CHECKPOINT_NOTE_PATH, note, CHECKPOINT_MEDIA_TYPE),
+                (PROOFS_PATH, proofs, PROOFS_MEDIA_TYPE),
+            ] {
+                files.push(FileEntry {
+                    path: path.to_owned(),
+                    size: bytes.len() as u64,
+                    media_type: media_type.to_owned(),
+                    sha256: Digest::sha256(bytes),
+                });
+            }
+        }
         files.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
         let external: Vec<ArtifactRef> = self.external.values().cloned().collect();
         self.check_size(&files)?;
@@ -441,7 +527,13 @@ impl BundleBuilder {
         }
         let manifest = Manifest {
             format: self.kind,
-            format_version: FORMAT_VERSION.to_owned(),
+            // 0.1 unless a 0.2 member is used, so 0.1 bundles keep their bytes.
+            format_version: if self.run.is_some() || self.checkpoint.is_some() {
+                FORMAT_VERSION_0_2
+            } else {
+                FORMAT_VERSION
+            }
+            .to_owned(),
             bundle_id: self.bundle_id.clone(),
             created_at: self.created_at,
             producer: self.producer.clone(),
@@ -462,7 +554,13 @@ impl BundleBuilder {
                 first_prev: first.prev,
                 head: last.digest,
                 entries_root: self.entries_tree.root(),
+                chain: self.run.as_ref().map(|_| ChainMode::Run),
+                run: self.run.clone(),
             },
+            checkpoint: checkpoint_files.as_ref().map(|_| CheckpointInfo {
+                note: CHECKPOINT_NOTE_PATH.to_owned(),
+                proofs: PROOFS_PATH.to_owned(),
+            }),
         };
         let rules = manifest_rules(&manifest);
         if !rules.is_empty() {
@@ -498,11 +596,91 @@ impl BundleBuilder {
             .map(|(p, (b, _))| (p.as_str(), b.as_slice()))
             .collect();
         entries.push((ATTESTATION_PATH, &envelope_bytes));
+        if let Some((note, proofs)) = &checkpoint_files {
+            entries.push((CHECKPOINT_NOTE_PATH, note));
+            entries.push((PROOFS_PATH, proofs));
+        }
         entries.push((JOURNAL_PATH, &self.journal));
         entries.push((MANIFEST_PATH, &manifest_bytes));
         entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let zip = zipstore::write(&entries)?;
         Ok(Bundle { zip, manifest })
+    }
+
+    /// The checkpoint note's bytes and the canonical `proofs.json`, after checking that a
+    /// verifier would accept them (§6.2), the note's signature aside.
+    fn checkpoint_files(
+        &self,
+        note_text: &str,
+        proofs: &[InclusionProof],
+    ) -> Result<(Vec<u8>, Vec<u8>), BundleError> {
+        let bad = |m: String| BundleError::Checkpoint(m);
+        let note = SignedNote::parse(note_text).map_err(|e| bad(e.to_string()))?;
+        let checkpoint = Checkpoint::parse_body(note.body()).map_err(|e| bad(e.to_string()))?;
+        let (_, head) = checkpoint
+            .clyra_extensions()
+            .map_err(|e| bad(e.to_string()))?;
+        // Each line's seq and leaf hash, from the journal as it will be written.
+        let mut leaves = Vec::new();
+        let mut last_digest = Digest::ZERO;
+        for line in self
+            .journal
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+        {
+            let value = jcs::parse_strict(line).map_err(|e| bad(e.to_string()))?;
+            let seq = link_from_entry(&value, line)
+                .map_err(|e| bad(e.to_string()))?
+                .seq;
+            leaves.push((seq, merkle::leaf_hash(line)));
+            last_digest = Digest::sha256(line);
+        }
+        let Some(&(last_seq, _)) = leaves.last() else {
+            return Err(BundleError::NoEntries);
+        };
+        if checkpoint.size <= last_seq {
+            return Err(bad(format!(
+                "the checkpoint's size {} does not cover the last entry's seq {last_seq}",
+                checkpoint.size
+            )));
+        }
+        if checkpoint.size == last_seq.saturating_add(1) && head != last_digest {
+            return Err(bad(format!(
+                "the checkpoint's head {head} is not the last entry's digest {last_digest}"
+            )));
+        }
+        if proofs.len() != leaves.len() {
+            return Err(bad(format!(
+                "{} proofs for {} entries",
+                proofs.len(),
+                leaves.len()
+            )));
+        }
+        let mut leaf_proofs = Vec::with_capacity(proofs.len());
+        for (i, (proof, (seq, leaf))) in proofs.iter().zip(&leaves).enumerate() {
+            if proof.leaf_index != *seq || proof.tree_size != checkpoint.size {
+                return Err(bad(format!(
+                    "proof {i} is for leaf {} of {}, entry {i} is leaf {seq} of {}",
+                    proof.leaf_index, proof.tree_size, checkpoint.size
+                )));
+            }
+            merkle::verify_inclusion(leaf, proof, &checkpoint.root)
+                .map_err(|e| bad(format!("proof {i} (seq {seq}): {e}")))?;
+            leaf_proofs.push(LeafProof {
+                index: proof.leaf_index,
+                hashes: proof.hashes.clone(),
+            });
+        }
+        let doc = ProofsDocument {
+            tree_size: checkpoint.size,
+            root: checkpoint.root,
+            proofs: leaf_proofs,
+        };
+        if doc.tree_size > crate::chain::MAX_SEQ {
+            return Err(bad("the checkpoint's size is larger than 2^53-1".to_owned()));
+        }
+        let proofs_bytes = canonical(&doc)?;
+        Ok((note_text.as_bytes().to_vec(), proofs_bytes))
     }
 
     /// Refuses a bundle a verifier with default limits would refuse.

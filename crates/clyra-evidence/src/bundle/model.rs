@@ -8,8 +8,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 
-/// The format version this module reads and writes.
+/// The format version the builder writes unless a 0.2 feature (a run chain, a checkpoint) is used.
 pub const FORMAT_VERSION: &str = "0.1";
+/// The format version that adds run chains and checkpoints (spec/common/bundle.md §6.1, §6.2).
+pub const FORMAT_VERSION_0_2: &str = "0.2";
+/// Every format version this module verifies.
+pub const FORMAT_VERSIONS: [&str; 2] = [FORMAT_VERSION, FORMAT_VERSION_0_2];
+/// Path of the signed checkpoint note (0.2).
+pub const CHECKPOINT_NOTE_PATH: &str = "checkpoint.note";
+/// Path of the inclusion proofs (0.2).
+pub const PROOFS_PATH: &str = "proofs.json";
+/// Media type the builder records for the checkpoint note.
+pub const CHECKPOINT_MEDIA_TYPE: &str = "text/plain;charset=utf-8";
+/// Media type the builder records for the proofs.
+pub const PROOFS_MEDIA_TYPE: &str = "application/json";
 /// The one Merkle algorithm of 0.1.
 pub const MERKLE_ALG: &str = "rfc9162-sha256";
 /// Path of the manifest.
@@ -102,6 +114,51 @@ pub struct Manifest {
     pub merkle: MerkleInfo,
     /// The journal segment (§6).
     pub journal: JournalInfo,
+    /// The checkpoint and inclusion proofs (§6.2; 0.2 only). Omitted when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<CheckpointInfo>,
+}
+
+/// Where a bundle's checkpoint and inclusion proofs are (§6.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointInfo {
+    /// [`CHECKPOINT_NOTE_PATH`].
+    pub note: String,
+    /// [`PROOFS_PATH`].
+    pub proofs: String,
+}
+
+/// Which links a journal segment is checked over (§6, §6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChainMode {
+    /// `seq` and `prev`: contiguous entries of the tenant journal (the default).
+    Journal,
+    /// `run_seq` and `run_prev`: the entries of one run, whose `seq`s only increase (0.2).
+    Run,
+}
+
+/// `proofs.json` (§6.2): one RFC 9162 inclusion proof per journal line, in line order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofsDocument {
+    /// The checkpoint's tree size.
+    pub tree_size: u64,
+    /// The checkpoint's root.
+    pub root: Digest,
+    /// One proof per line.
+    pub proofs: Vec<LeafProof>,
+}
+
+/// The inclusion proof of one journal line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeafProof {
+    /// The leaf index: the line's `seq`.
+    pub index: u64,
+    /// Sibling hashes from the leaf upwards.
+    pub hashes: Vec<Digest>,
 }
 
 /// The software that built a bundle.
@@ -178,16 +235,29 @@ pub struct JournalInfo {
     pub path: String,
     /// Number of entries, at least 1.
     pub count: u64,
-    /// `seq` of the first entry.
+    /// `seq` of the first entry (`run_seq` in a run chain).
     pub first_seq: u64,
-    /// `seq` of the last entry.
+    /// `seq` of the last entry (`run_seq` in a run chain).
     pub last_seq: u64,
-    /// `prev` of the first entry.
+    /// `prev` of the first entry (`run_prev` in a run chain).
     pub first_prev: Digest,
     /// Digest of the last entry's canonical bytes.
     pub head: Digest,
     /// RFC 9162 root over the entries' canonical bytes.
     pub entries_root: Digest,
+    /// Which links are checked (0.2); absent means [`ChainMode::Journal`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainMode>,
+    /// The run every entry belongs to; present exactly when `chain` is `run` (0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+}
+
+impl JournalInfo {
+    /// The chain mode, [`ChainMode::Journal`] when absent.
+    pub fn chain_mode(&self) -> ChainMode {
+        self.chain.unwrap_or(ChainMode::Journal)
+    }
 }
 
 /// Parses a spec timestamp: RFC 3339 in UTC with an upper-case `T` and `Z`, fractional seconds of

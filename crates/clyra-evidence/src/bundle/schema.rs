@@ -9,8 +9,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::model::{
-    parse_utc_timestamp, Manifest, ARTIFACTS_PREFIX, ATTESTATION_PATH, FORMAT_VERSION,
-    JOURNAL_PATH, MANIFEST_PATH, MERKLE_ALG,
+    parse_utc_timestamp, ChainMode, Manifest, ARTIFACTS_PREFIX, ATTESTATION_PATH,
+    CHECKPOINT_NOTE_PATH, FORMAT_VERSION, FORMAT_VERSIONS, JOURNAL_PATH, MANIFEST_PATH, MERKLE_ALG,
+    PROOFS_PATH,
 };
 use super::predicate::{metric_value, named_seqs, DefPredicate, PefPredicate, Sla};
 use crate::chain::MAX_SEQ;
@@ -199,12 +200,61 @@ pub(crate) fn is_media_type(t: &str) -> bool {
 pub(crate) fn manifest_rules(m: &Manifest) -> Vec<RuleIssue> {
     let mut out: Vec<RuleIssue> = Vec::new();
     let mut schema = |msg: String| out.push((Code::Schema, msg));
-    if m.format_version != FORMAT_VERSION {
+    if !FORMAT_VERSIONS.contains(&m.format_version.as_str()) {
         schema(format!(
-            "`/format_version` is `{}`, expected `{FORMAT_VERSION}`",
+            "`/format_version` is `{}`, expected one of {FORMAT_VERSIONS:?}",
             m.format_version
         ));
     }
+    // §6.1, §6.2: run chains and checkpoints are 0.2 members.
+    if m.format_version == FORMAT_VERSION {
+        for (present, member) in [
+            (m.journal.chain.is_some(), "/journal/chain"),
+            (m.journal.run.is_some(), "/journal/run"),
+            (m.checkpoint.is_some(), "/checkpoint"),
+        ] {
+            if present {
+                schema(format!(
+                    "`{member}` is not a member of format version {FORMAT_VERSION}"
+                ));
+            }
+        }
+    }
+    match (m.journal.chain_mode(), &m.journal.run) {
+        (ChainMode::Run, None) => {
+            schema("`/journal/run` is required when `/journal/chain` is `run`".to_owned());
+        }
+        (ChainMode::Run, Some(run)) if run.is_empty() => {
+            schema("`/journal/run` is empty".to_owned());
+        }
+        (ChainMode::Journal, Some(_)) => {
+            schema("`/journal/run` is only allowed when `/journal/chain` is `run`".to_owned());
+        }
+        _ => {}
+    }
+    if let Some(cp) = &m.checkpoint {
+        if cp.note != CHECKPOINT_NOTE_PATH {
+            schema(format!(
+                "`/checkpoint/note` is `{}`, expected `{CHECKPOINT_NOTE_PATH}`",
+                cp.note.escape_debug()
+            ));
+        }
+        if cp.proofs != PROOFS_PATH {
+            schema(format!(
+                "`/checkpoint/proofs` is `{}`, expected `{PROOFS_PATH}`",
+                cp.proofs.escape_debug()
+            ));
+        }
+        for path in [CHECKPOINT_NOTE_PATH, PROOFS_PATH] {
+            if !m.files.iter().any(|f| f.path == path) {
+                schema(format!(
+                    "`/files` does not list the checkpoint file `{path}`"
+                ));
+            }
+        }
+    }
+    let checkpoint_path =
+        |p: &str| m.checkpoint.is_some() && (p == CHECKPOINT_NOTE_PATH || p == PROOFS_PATH);
     if !is_bundle_id(&m.bundle_id) {
         schema(format!(
             "`/bundle_id` `{}` is not 1-128 characters of [A-Za-z0-9._:-]",
@@ -246,9 +296,12 @@ pub(crate) fn manifest_rules(m: &Manifest) -> Vec<RuleIssue> {
                 "`/files/{i}/path` lists `{}`, which is never a file entry",
                 f.path
             ));
-        } else if f.path != JOURNAL_PATH && !f.path.starts_with(ARTIFACTS_PREFIX) {
+        } else if f.path != JOURNAL_PATH
+            && !f.path.starts_with(ARTIFACTS_PREFIX)
+            && !checkpoint_path(&f.path)
+        {
             schema(format!(
-                "`/files/{i}/path` `{}` is neither `{JOURNAL_PATH}` nor under `{ARTIFACTS_PREFIX}`",
+                "`/files/{i}/path` `{}` is neither `{JOURNAL_PATH}`, a checkpoint file of `/checkpoint`, nor under `{ARTIFACTS_PREFIX}`",
                 f.path
             ));
         }
@@ -361,7 +414,10 @@ pub(crate) fn predicate_rules(predicate: &Value, manifest: Option<&Manifest>) ->
             ));
         }
     }
-    for (pointer, seq) in named_seqs(predicate) {
+    // In a run chain, first_seq/last_seq are run_seqs while the predicate names tenant seqs:
+    // there is no range to check them against (§6.1).
+    let seq_range = m.journal.chain_mode() == ChainMode::Journal;
+    for (pointer, seq) in named_seqs(predicate).into_iter().filter(|_| seq_range) {
         if seq < m.journal.first_seq || seq > m.journal.last_seq {
             out.push(format!(
                 "`{pointer}` is {seq}, outside the journal segment {}..={}",

@@ -20,19 +20,20 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use super::model::{
-    JournalInfo, Kind, Manifest, ATTESTATION_PATH, FORMAT_VERSION, MANIFEST_PATH,
-    MERKLE_ROOT_SUBJECT,
+    ChainMode, JournalInfo, Kind, Manifest, ProofsDocument, ATTESTATION_PATH, FORMAT_VERSIONS,
+    MANIFEST_PATH, MERKLE_ROOT_SUBJECT,
 };
 use super::schema::{manifest_rules, predicate_rules, schema_issues, SchemaKind};
 use super::source::{container_fault, read_fault, DirError, DirSource, Fault, Source};
-use crate::chain::{link_from_entry, ChainVerifier};
+use crate::chain::{link_from_entry, ChainLink, ChainVerifier, MAX_SEQ};
 use crate::codes::Code;
 use crate::digest::Digest;
 use crate::dsse::{DsseError, Envelope};
 use crate::intoto;
 use crate::jcs;
-use crate::keys::KeyId;
-use crate::merkle::MerkleTreeBuilder;
+use crate::keys::{Algorithm, KeyId, PublicKey};
+use crate::merkle::{self, InclusionProof, MerkleTreeBuilder};
+use crate::note::{Checkpoint, SignedNote};
 use crate::trust::TrustStore;
 use crate::zipstore::{self, ZipReader};
 
@@ -270,6 +271,8 @@ struct Run<'o, 'a> {
     /// does not match, a directory file that changed under the verifier). Container findings are
     /// fatal (§2.2, §2.3): once one is found nothing else is read, and it is the only finding.
     fatal: Option<Finding>,
+    /// Listed files that are missing or whose size or digest is wrong: nothing is read from them.
+    failed_files: BTreeSet<String>,
 }
 
 /// What the manifest step produced.
@@ -291,6 +294,10 @@ struct JournalScan {
     read: Result<(u64, Digest), Fault>,
     /// Journal findings (lines, chain, entries root).
     findings: Vec<(Code, String)>,
+    /// Each line's `seq` and RFC 9162 leaf hash, when asked for and every line had a `seq`.
+    leaves: Option<Vec<(u64, Digest)>>,
+    /// The digest of the last line's canonical bytes, when it could be read.
+    last_digest: Option<Digest>,
 }
 
 impl<'o, 'a> Run<'o, 'a> {
@@ -309,6 +316,7 @@ impl<'o, 'a> Run<'o, 'a> {
                 summary: Summary::default(),
             },
             fatal: None,
+            failed_files: BTreeSet::new(),
         }
     }
 
@@ -385,9 +393,17 @@ impl<'o, 'a> Run<'o, 'a> {
         if let Some(value) = &manifest.value {
             self.merkle_root(value, m);
         }
-        if let Some(findings) = journal {
-            for (code, message) in findings {
+        let mut checked_lines = None;
+        if let Some(scan) = journal {
+            for (code, message) in scan.findings {
                 self.finding(code, Some(&m.journal.path), message);
+            }
+            checked_lines = scan.leaves.zip(scan.last_digest);
+        }
+        if let (Some(_), Some((leaves, last_digest))) = (&m.checkpoint, checked_lines) {
+            self.checkpoint(source, m, &leaves, last_digest);
+            if self.fatal.is_some() {
+                return;
             }
         }
         self.external_artifacts(m);
@@ -460,13 +476,14 @@ impl<'o, 'a> Run<'o, 'a> {
             ),
         }
         match value.get("format_version") {
-            Some(Value::String(v)) if v != FORMAT_VERSION => {
+            Some(Value::String(v)) if !FORMAT_VERSIONS.contains(&v.as_str()) => {
                 self.finding(
                     Code::UnknownVersion,
                     here,
                     format!(
-                        "format_version `{}` is not implemented by this verifier (it implements {FORMAT_VERSION})",
-                        v.escape_debug()
+                        "format_version `{}` is not implemented by this verifier (it implements {})",
+                        v.escape_debug(),
+                        FORMAT_VERSIONS.join(" and ")
                     ),
                 );
                 state.value = Some(value);
@@ -722,11 +739,12 @@ impl<'o, 'a> Run<'o, 'a> {
 
     /// Sizes and digests of the listed files, and unlisted files. Returns the journal's own
     /// findings, which are reported after the Merkle root (§8 order).
-    fn files(&mut self, source: &mut dyn Source, m: &Manifest) -> Option<Vec<(Code, String)>> {
+    fn files(&mut self, source: &mut dyn Source, m: &Manifest) -> Option<JournalScan> {
         let mut journal = None;
         for f in &m.files {
             let here = Some(f.path.as_str());
             let Some(size) = source.size(&f.path) else {
+                self.failed_files.insert(f.path.clone());
                 self.finding(
                     Code::MissingFile,
                     here,
@@ -736,21 +754,32 @@ impl<'o, 'a> Run<'o, 'a> {
             };
             let read = if f.path == m.journal.path {
                 let scan = match source.open(&f.path) {
-                    Ok(reader) => {
-                        scan_journal(reader, &m.journal, self.options.limits.max_line_bytes)
-                    }
+                    Ok(reader) => scan_journal(
+                        reader,
+                        &m.journal,
+                        self.options.limits.max_line_bytes,
+                        m.checkpoint.is_some(),
+                    ),
                     Err(fault) => JournalScan {
                         read: Err(fault),
                         findings: Vec::new(),
+                        leaves: None,
+                        last_digest: None,
                     },
                 };
-                journal = Some(scan.findings);
-                scan.read
+                let read = scan.read.clone();
+                journal = Some(scan);
+                read
             } else if size != f.size {
                 Ok((size, Digest::ZERO))
             } else {
                 source.open(&f.path).and_then(hash_stream)
             };
+            let matches =
+                matches!(&read, Ok((size, digest)) if *size == f.size && *digest == f.sha256);
+            if !matches {
+                self.failed_files.insert(f.path.clone());
+            }
             match read {
                 Err((code, message)) => {
                     self.read_failed(code, here, message);
@@ -828,6 +857,152 @@ impl<'o, 'a> Run<'o, 'a> {
                     tree.root()
                 ),
             );
+        }
+    }
+
+    /// §6.2: the checkpoint note, its signature, the proofs file and one inclusion proof per
+    /// journal line. Runs only when both files matched their listed size and digest and every
+    /// journal line was read with a `seq` (`leaves`, in line order).
+    fn checkpoint(
+        &mut self,
+        source: &mut dyn Source,
+        m: &Manifest,
+        leaves: &[(u64, Digest)],
+        last_digest: Digest,
+    ) {
+        let Some(cp) = &m.checkpoint else {
+            return;
+        };
+        if self.failed_files.contains(&cp.note) || self.failed_files.contains(&cp.proofs) {
+            return;
+        }
+        let Some(&(last_seq, _)) = leaves.last() else {
+            return;
+        };
+        let note_path = Some(cp.note.as_str());
+        let Some(bytes) = self.document(source, &cp.note) else {
+            return;
+        };
+        let parsed = std::str::from_utf8(&bytes)
+            .map_err(|_| "it is not UTF-8".to_owned())
+            .and_then(|text| SignedNote::parse(text).map_err(|e| e.to_string()))
+            .and_then(|note| {
+                Checkpoint::parse_body(note.body())
+                    .and_then(|c| c.clyra_extensions().map(|(_, head)| (c, head)))
+                    .map(|(c, head)| (note, c, head))
+                    .map_err(|e| e.to_string())
+            });
+        let (note, checkpoint, head) = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                self.finding(Code::Checkpoint, note_path, format!("checkpoint note: {e}"));
+                return;
+            }
+        };
+        // The body is not used before a trusted signature verified (signed-note).
+        let keys: Vec<&PublicKey> = self
+            .options
+            .trust
+            .valid_at(self.options.at)
+            .map(|k| k.public_key())
+            .filter(|k| k.algorithm() == Algorithm::Ed25519)
+            .collect();
+        if let Err(e) = note.verified_by_any_name(&keys) {
+            self.finding(
+                Code::CheckpointSignature,
+                note_path,
+                format!(
+                    "checkpoint note: {e} (trusted Ed25519 keys valid at {})",
+                    self.options.at
+                ),
+            );
+            return;
+        }
+        if checkpoint.size <= last_seq {
+            self.finding(
+                Code::Checkpoint,
+                note_path,
+                format!(
+                    "the checkpoint's tree size {} does not cover the last journal line's seq {last_seq}",
+                    checkpoint.size
+                ),
+            );
+            return;
+        }
+        if checkpoint.size == last_seq.saturating_add(1) && head != last_digest {
+            self.finding(
+                Code::Checkpoint,
+                note_path,
+                format!(
+                    "the checkpoint's head is {head}, but its last leaf is the journal's last line, whose digest is {last_digest}"
+                ),
+            );
+        }
+        let proofs_path = Some(cp.proofs.as_str());
+        let Some(bytes) = self.document(source, &cp.proofs) else {
+            return;
+        };
+        let doc = jcs::parse_strict(&bytes)
+            .map_err(|e| format!("not strict JSON: {e}"))
+            .and_then(|value| match jcs::canonicalize_value(&value) {
+                Ok(c) if c == bytes => Ok(value),
+                _ => Err("not RFC 8785 canonical JSON".to_owned()),
+            })
+            .and_then(|value| ProofsDocument::deserialize(&value).map_err(|e| e.to_string()));
+        let doc = match doc {
+            Ok(d) => d,
+            Err(e) => {
+                self.finding(Code::Checkpoint, proofs_path, format!("proofs: {e}"));
+                return;
+            }
+        };
+        if doc.tree_size != checkpoint.size || doc.root != checkpoint.root {
+            self.finding(
+                Code::Checkpoint,
+                proofs_path,
+                format!(
+                    "proofs are for a tree of {} leaves with root {}, the checkpoint is {} leaves with root {}",
+                    doc.tree_size, doc.root, checkpoint.size, checkpoint.root
+                ),
+            );
+            return;
+        }
+        let mut problems = Vec::new();
+        if doc.proofs.len() != leaves.len() {
+            problems.push(format!(
+                "{} proofs for {} journal lines: exactly one per line is required",
+                doc.proofs.len(),
+                leaves.len()
+            ));
+        }
+        for (i, (proof, &(seq, leaf))) in doc.proofs.into_iter().zip(leaves).enumerate() {
+            let line = i + 1;
+            if proof.index != seq {
+                problems.push(format!(
+                    "proof {i} has index {}, but line {line} has seq {seq}",
+                    proof.index
+                ));
+                continue;
+            }
+            let inclusion = InclusionProof {
+                leaf_index: proof.index,
+                tree_size: doc.tree_size,
+                hashes: proof.hashes,
+            };
+            if let Err(e) = merkle::verify_inclusion(&leaf, &inclusion, &doc.root) {
+                problems.push(format!(
+                    "proof {i} does not prove line {line} (seq {seq}) in the checkpoint: {e}"
+                ));
+            }
+        }
+        let more = problems.len().saturating_sub(1);
+        if let Some(first) = problems.into_iter().next() {
+            let message = match more {
+                0 => first,
+                1 => format!("{first} (and 1 more problem)"),
+                n => format!("{first} (and {n} more problems)"),
+            };
+            self.finding(Code::InclusionProof, proofs_path, message);
         }
     }
 
@@ -1045,9 +1220,54 @@ impl Tally {
     }
 }
 
+/// The run-chain link of an entry (§6.1): its `run` must be `run`, and `run_seq` and `run_prev`
+/// take the places of `seq` and `prev`.
+pub(crate) fn run_link(value: &Value, run: &str, canonical: &[u8]) -> Result<ChainLink, String> {
+    match value.get("run") {
+        Some(Value::String(r)) if r == run => {}
+        Some(Value::String(r)) => {
+            return Err(format!(
+                "the entry belongs to run `{}`, not `{}`",
+                r.escape_debug(),
+                run.escape_debug()
+            ))
+        }
+        _ => return Err("the entry has no string `run`".to_owned()),
+    }
+    let seq = value
+        .get("run_seq")
+        .and_then(Value::as_u64)
+        .filter(|s| *s <= MAX_SEQ)
+        .ok_or_else(|| "`run_seq` is not an integer in 0..=2^53-1".to_owned())?;
+    let prev = value
+        .get("run_prev")
+        .and_then(Value::as_str)
+        .and_then(|s| Digest::from_hex(s).ok())
+        .ok_or_else(|| "`run_prev` is not a digest".to_owned())?;
+    Ok(ChainLink {
+        seq,
+        prev,
+        digest: Digest::sha256(canonical),
+    })
+}
+
+/// An entry's `seq`, when it is an integer in 0..=2^53-1.
+fn entry_seq(value: &Value) -> Option<u64> {
+    value
+        .get("seq")
+        .and_then(Value::as_u64)
+        .filter(|s| *s <= MAX_SEQ)
+}
+
 /// §6: reads the journal once, line by line, computing its size and digest for the file check and
-/// checking every line, the chain and the entries root against the manifest's `journal`.
-fn scan_journal(reader: Box<dyn Read + '_>, info: &JournalInfo, max_line: usize) -> JournalScan {
+/// checking every line, the chain and the entries root against the manifest's `journal`. With
+/// `collect_leaves`, also returns each line's `seq` and leaf hash for the inclusion proofs (§6.2).
+fn scan_journal(
+    reader: Box<dyn Read + '_>,
+    info: &JournalInfo,
+    max_line: usize,
+    collect_leaves: bool,
+) -> JournalScan {
     let mut hashing = HashingReader {
         inner: reader,
         hasher: Sha256::new(),
@@ -1065,7 +1285,15 @@ fn scan_journal(reader: Box<dyn Read + '_>, info: &JournalInfo, max_line: usize)
     }
     let mut tally = Tally::default();
     let mut chain = ChainVerifier::new(Some(info.first_seq), Some(info.first_prev));
-    let mut chain_error = None;
+    let mut chain_error: Option<String> = None;
+    let run = match info.chain_mode() {
+        ChainMode::Journal => None,
+        ChainMode::Run => Some(info.run.as_deref().unwrap_or_default()),
+    };
+    let mut previous_seq: Option<u64> = None;
+    let mut leaves: Vec<(u64, Digest)> = Vec::new();
+    let mut leaves_ok = collect_leaves;
+    let mut last_digest = None;
     // Set when a line cannot be linked: the chain and the entries root are then not checked.
     let mut unlinkable = false;
     let mut tree = MerkleTreeBuilder::new();
@@ -1082,6 +1310,8 @@ fn scan_journal(reader: Box<dyn Read + '_>, info: &JournalInfo, max_line: usize)
                     return JournalScan {
                         read: Err(read_fault(&e)),
                         findings,
+                        leaves: None,
+                        last_digest: None,
                     }
                 }
             };
@@ -1099,6 +1329,8 @@ fn scan_journal(reader: Box<dyn Read + '_>, info: &JournalInfo, max_line: usize)
                         return JournalScan {
                             read: Err(read_fault(&e)),
                             findings,
+                            leaves: None,
+                            last_digest: None,
                         };
                     }
                     break;
@@ -1138,16 +1370,46 @@ fn scan_journal(reader: Box<dyn Read + '_>, info: &JournalInfo, max_line: usize)
                 });
             }
             tree.push_data(&canonical);
+            if collect_leaves {
+                match entry_seq(&value) {
+                    Some(seq) if leaves_ok => leaves.push((seq, merkle::leaf_hash(&canonical))),
+                    _ => leaves_ok = false,
+                }
+                last_digest = Some(Digest::sha256(&canonical));
+            }
             if unlinkable || chain_error.is_some() {
                 continue;
             }
-            match link_from_entry(&value, &canonical) {
+            let Some(run) = run else {
+                match link_from_entry(&value, &canonical) {
+                    Ok(link) => {
+                        if let Err(e) = chain.push(link) {
+                            chain_error = Some(e.to_string());
+                        }
+                    }
+                    Err(_) => unlinkable = true, // reported as E_SCHEMA above
+                }
+                continue;
+            };
+            // §6.1: links over run_seq/run_prev, and seq strictly increasing.
+            let Some(seq) = entry_seq(&value) else {
+                unlinkable = true; // reported as E_SCHEMA above
+                continue;
+            };
+            if let Some(p) = previous_seq.filter(|p| seq <= *p) {
+                chain_error = Some(format!(
+                    "line {number} has seq {seq}, not greater than the previous line's {p}"
+                ));
+                continue;
+            }
+            previous_seq = Some(seq);
+            match run_link(&value, run, &canonical) {
                 Ok(link) => {
                     if let Err(e) = chain.push(link) {
-                        chain_error = Some(e);
+                        chain_error = Some(format!("run `{run}`, over run_seq/run_prev: {e}"));
                     }
                 }
-                Err(_) => unlinkable = true, // reported as E_SCHEMA above
+                Err(reason) => chain_error = Some(format!("line {number}: {reason}")),
             }
         }
     }
@@ -1158,10 +1420,13 @@ fn scan_journal(reader: Box<dyn Read + '_>, info: &JournalInfo, max_line: usize)
     if !unlinkable {
         let count = chain.count();
         let result = match chain_error {
-            Some(e) => Err(e.to_string()),
+            Some(e) => Err(e),
             None => chain
                 .finish(Some(info.head), Some(info.last_seq))
-                .map_err(|e| e.to_string()),
+                .map_err(|e| match run {
+                    Some(run) => format!("run `{run}`, over run_seq/run_prev: {e}"),
+                    None => e.to_string(),
+                }),
         };
         match result {
             Err(e) => findings.push((Code::ChainBroken, format!("chain broken: {e}"))),
@@ -1189,6 +1454,8 @@ fn scan_journal(reader: Box<dyn Read + '_>, info: &JournalInfo, max_line: usize)
     JournalScan {
         read: Ok((hashing.size, digest)),
         findings,
+        leaves: (leaves_ok && !unlinkable).then_some(leaves),
+        last_digest,
     }
 }
 

@@ -245,11 +245,17 @@ pub fn refresh_journal(m: &mut Value, c: &Contents) {
     let lines = lines(c);
     let first = jcs::parse_strict(&lines[0]).unwrap();
     let last = jcs::parse_strict(lines.last().unwrap()).unwrap();
+    // A run chain (0.2) describes run_seq/run_prev.
+    let (seq, prev) = if m["journal"]["chain"] == "run" {
+        ("run_seq", "run_prev")
+    } else {
+        ("seq", "prev")
+    };
     let j = &mut m["journal"];
     j["count"] = json!(lines.len());
-    j["first_seq"] = first["seq"].clone();
-    j["first_prev"] = first["prev"].clone();
-    j["last_seq"] = last["seq"].clone();
+    j["first_seq"] = first[seq].clone();
+    j["first_prev"] = first[prev].clone();
+    j["last_seq"] = last[seq].clone();
     j["head"] = json!(Digest::sha256(lines.last().unwrap()).to_hex());
     j["entries_root"] = json!(merkle::root_of_data(&lines).to_hex());
 }
