@@ -102,11 +102,13 @@ fn event(i: u64, n: u64) -> Value {
             "status": if r.is_multiple_of(50) { "warn" } else { "pass" }, "failures": u64::from(r.is_multiple_of(50)),
             "duration_ms": r % 4_000, "thread_id": format!("Thread-{}", r % 8),
             "severity": "warn", "compiled_sha256": hex64(r)}),
-        _ if r.is_multiple_of(3) => json!({"ts": ts, "kind": "warehouse.query.finished", "run_id": RUN,
+        _ if r.is_multiple_of(3) => {
+            json!({"ts": ts, "kind": "warehouse.query.finished", "run_id": RUN,
             "query_id": format!("q-{:016x}", r), "database": "analytics",
             "relation": format!("finance.stg_payments_{:03}", r % 400),
             "sql_sha256": hex64(r ^ 7), "rows": r % 500_000, "bytes_scanned": r % 4_000_000_000,
-            "duration_ms": r % 20_000, "status": "success", "role": "dbt_prod"}),
+            "duration_ms": r % 20_000, "status": "success", "role": "dbt_prod"})
+        }
         _ => {
             let user = if r.is_multiple_of(10) {
                 "zoë.müller"

@@ -13,6 +13,7 @@
 
 pub mod checkpoint;
 pub mod entry;
+pub mod export;
 pub mod postgres;
 pub mod proof;
 pub mod sqlite;

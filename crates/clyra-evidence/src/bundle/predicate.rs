@@ -489,6 +489,26 @@ impl Deriver {
             self.first_ts = Some(ts.to_owned());
         }
         self.last_ts = Some(ts.to_owned());
+        // A journal entry (it names its `body_policy`) carries the event's data in `body`; the
+        // journal's own members win over the body's. A hash-only entry has no data to derive from.
+        let merged;
+        let entry = if entry.get("body_policy").is_some() {
+            match (entry.get("body"), entry.as_object()) {
+                (Some(Value::Object(body)), Some(top)) => {
+                    let mut m = body.clone();
+                    for (k, v) in top {
+                        if k != "body" {
+                            m.insert(k.clone(), v.clone());
+                        }
+                    }
+                    merged = Value::Object(m);
+                    &merged
+                }
+                _ => return Ok(()),
+            }
+        } else {
+            entry
+        };
         if kind == "run.finished" || kind.ends_with(".run.finished") {
             if let Some(status) = str_member(entry, "status") {
                 self.status = Some(run_status(status));
@@ -732,6 +752,25 @@ mod tests {
             p["dbt"]["tests"],
             json!([{"unique_id": "test.a", "status": "pass", "failures": 0}])
         );
+    }
+
+    #[test]
+    fn journal_entries_derive_from_their_body_and_hash_only_ones_are_skipped() {
+        let mut d = Deriver::new(Kind::Def);
+        for e in [
+            json!({"seq": 0, "ts": "2026-01-01T00:00:00Z", "kind": "dbt.model.finished",
+                   "body_policy": "full", "body": {"unique_id": "model.a", "status": "success", "seq": 99}}),
+            json!({"seq": 1, "ts": "2026-01-01T00:00:01Z", "kind": "dbt.model.finished",
+                   "body_policy": "hash", "body_sha256": "00"}),
+        ] {
+            d.observe(&e);
+        }
+        let p = d.predicate(&gov()).unwrap();
+        assert_eq!(
+            p["dbt"]["models"],
+            json!([{"unique_id": "model.a", "status": "success"}])
+        );
+        assert_eq!(p["run"]["finished_at"], "2026-01-01T00:00:01Z");
     }
 
     #[test]
