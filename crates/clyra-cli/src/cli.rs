@@ -271,6 +271,20 @@ Example:\n  clyra bundle build --kind def --journal journal.ndjson --artifacts t
 --key keys/clyra.key --tenant acme --environment prod --out run.def.zip"
     )]
     Build(crate::command::bundle::BuildArgs),
+    /// Cut a bundle from the journal: one run, or a time range, with inclusion proofs.
+    #[command(
+        after_help = "A run export holds every entry of the run, linked by run_seq/run_prev, so a \
+verifier sees the run is complete; a time-range export holds the contiguous part of the tenant's \
+chain recorded in [--from, --to). Either way each entry carries an RFC 9162 inclusion proof to a \
+signed checkpoint (the latest stored one that covers it, or a new one signed with --checkpoint-key, \
+default the first --key, which must then be Ed25519). Trust that key too when verifying. A journal \
+that disagrees with its checkpoints is refused (exit 1) and nothing is written.\n\n\
+Examples:\n  clyra bundle export --store sqlite:.clyra/journal --tenant acme --run r-42 \\\n    \
+--kind def --key keys/clyra.key --out r-42.def.zip\n  \
+clyra bundle export --store sqlite:.clyra/journal --tenant acme --kind pef --key keys/clyra.key \\\n    \
+--from 2026-12-01T00:00:00Z --to 2026-12-02T00:00:00Z --out day.pef.zip"
+    )]
+    Export(crate::command::bundle::ExportArgs),
     /// Summarize a bundle for people: what, when, who, counts, anchors, signers (not a verdict).
     #[command(after_help = "Example:\n  clyra bundle inspect run.def.zip")]
     Inspect {

@@ -23,6 +23,7 @@ pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
         Command::Verify(args) => bundle::verify(args, out),
         Command::Bundle(BundleCommand::Inspect { bundle: path }) => bundle::inspect(&path, out),
         Command::Bundle(BundleCommand::Build(args)) => bundle::build(args, out),
+        Command::Bundle(BundleCommand::Export(args)) => bundle::export(args, out),
         Command::Journal(cmd) => journal::run(cmd, out),
     }
 }

@@ -189,6 +189,84 @@ fn journal_round_trip(store: Store) {
         .code(2)
         .stdout(predicates::str::contains("BROKEN  acme"));
 
+    // Cut bundles: one run, and a time range; both verify offline with the trust file.
+    let run_zip = dir.path().join("r-1.def.zip");
+    clyra()
+        .args([
+            "bundle", "export", "--store", &url, "--tenant", "acme", "--run", "r-1", "--kind",
+            "def", "--key",
+        ])
+        .arg(&key)
+        .arg("--out")
+        .arg(&run_zip)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("3 entries (run chain)"));
+    clyra()
+        .arg("verify")
+        .arg(&run_zip)
+        .arg("--trust")
+        .arg(&trust)
+        .assert()
+        .success();
+    clyra()
+        .arg("verify")
+        .arg(&run_zip)
+        .arg("--trust")
+        .arg(&other_trust)
+        .assert()
+        .code(2);
+    let day_zip = dir.path().join("day.pef.zip");
+    let now = jiff::Timestamp::now();
+    let hour = jiff::SignedDuration::from_hours(1);
+    clyra()
+        .args([
+            "bundle", "export", "--store", &url, "--tenant", "acme", "--kind", "pef", "--key",
+        ])
+        .arg(&key)
+        .args([
+            "--from",
+            &(now - hour).to_string(),
+            "--to",
+            &(now + hour).to_string(),
+            "--out",
+        ])
+        .arg(&day_zip)
+        .assert()
+        .success();
+    let out = clyra()
+        .arg("verify")
+        .arg(&day_zip)
+        .arg("--trust")
+        .arg(&trust)
+        .args(["--format", "json"])
+        .assert()
+        .success();
+    assert_eq!(json_of(&out.get_output().stdout)["verdict"], "valid");
+    clyra()
+        .args([
+            "bundle", "export", "--store", &url, "--tenant", "acme", "--run", "r-1", "--kind",
+            "def", "--key",
+        ])
+        .arg(&key)
+        .arg("--out")
+        .arg(&run_zip)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("already exists"));
+    clyra()
+        .args([
+            "bundle", "export", "--store", &url, "--tenant", "acme", "--run", "nope", "--kind",
+            "def", "--key",
+        ])
+        .arg(&key)
+        .arg("--out")
+        .arg(dir.path().join("nope.zip"))
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("no entries in run nope"));
+    assert!(!dir.path().join("nope.zip").exists());
+
     store.delete_entry(1);
     let out = clyra()
         .args(["journal", "verify", "--store", &url, "--format", "json"])
