@@ -452,11 +452,22 @@ fn demo_builds_and_verifies_def_and_pef_bundles_and_can_be_rerun() {
     assert_eq!(bundles.len(), 2);
     assert_eq!(bundles[0]["format"], "clyra-def");
     assert_eq!(bundles[1]["format"], "clyra-pef");
-    // The PEF segment continues the journal where the DEF segment ends.
-    assert_eq!(
-        bundles[0]["last_seq"].as_u64().unwrap() + 1,
-        bundles[1]["first_seq"].as_u64().unwrap()
-    );
+    // Each bundle is one whole run of the journal: its run chain from run_seq 0.
+    assert_eq!(bundles[0]["entries"], 6);
+    assert_eq!(bundles[1]["entries"], 4);
+    assert_eq!(bundles[1]["first_seq"], 0);
+    assert!(v["journal"]["checkpoint"]
+        .as_str()
+        .unwrap()
+        .starts_with("clyra-demo/journal/acme\n10\n"));
+    // The journal the demo left behind verifies, checkpoint signature included.
+    clyra()
+        .args(["journal", "verify", "--store"])
+        .arg(format!("sqlite:{}", ws.join("journal").display()))
+        .arg("--trust")
+        .arg(ws.join("trust.json"))
+        .assert()
+        .success();
     for b in bundles {
         assert_eq!(b["verdict"], "valid");
         // The printed command verifies again, from the files alone.

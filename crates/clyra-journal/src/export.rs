@@ -169,9 +169,7 @@ pub fn export(store: &mut dyn Store, opts: &ExportOptions<'_>) -> Result<Bundle,
                 reason: e.to_string(),
             }
         })?);
-        if let Some(a) = v.get("actor").and_then(Value::as_str) {
-            actors.insert(a.to_string());
-        }
+        actors_of(v, &mut actors);
     }
 
     let run_id = match &opts.selection {
@@ -217,4 +215,36 @@ pub fn export(store: &mut dyn Store, opts: &ExportOptions<'_>) -> Result<Bundle,
     builder.derive_predicate();
     builder.checkpoint(cp.note, proofs);
     Ok(builder.build(opts.signers)?)
+}
+
+/// The people and services an entry names: the journal's `actor`, and in a kept body an `actor`
+/// object (`{"type", "id", "on_behalf_of"?}` as `type:id`), its `on_behalf_of`, and an
+/// `approver`.
+fn actors_of(entry: &Value, out: &mut BTreeSet<String>) {
+    if let Some(a) = entry.get("actor").and_then(Value::as_str) {
+        out.insert(a.to_string());
+    }
+    let Some(body) = entry.get("body") else {
+        return;
+    };
+    match body.get("actor") {
+        Some(Value::String(a)) => {
+            out.insert(a.clone());
+        }
+        Some(Value::Object(a)) => {
+            if let (Some(t), Some(id)) = (
+                a.get("type").and_then(Value::as_str),
+                a.get("id").and_then(Value::as_str),
+            ) {
+                out.insert(format!("{t}:{id}"));
+            }
+            if let Some(b) = a.get("on_behalf_of").and_then(Value::as_str) {
+                out.insert(b.to_string());
+            }
+        }
+        _ => {}
+    }
+    if let Some(a) = body.get("approver").and_then(Value::as_str) {
+        out.insert(a.to_string());
+    }
 }

@@ -6,17 +6,21 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use clyra_evidence::bundle::{
-    verify_path, BundleBuilder, Governance, Kind, Producer, SlaOp, VerifyOptions,
-};
-use clyra_evidence::chain::{link_from_entry, ChainBuilder, ChainVerifier};
+use clyra_evidence::bundle::{verify_path, Kind, VerifyOptions};
 use clyra_evidence::keys::{Algorithm, Signer};
 use clyra_evidence::trust::TrustStore;
-use clyra_evidence::{jcs, Digest};
-use serde_json::{json, Map, Value};
+use clyra_journal::checkpoint;
+use clyra_journal::entry::{BodyPolicy, NewEvent};
+use clyra_journal::export::{export, ExportOptions, Selection};
+use clyra_journal::store::Store as _;
+use clyra_journal::verify::verify_tenant;
+use serde_json::{json, Value};
 
 use crate::command::{keys, write_new_file};
 use crate::output::{Exit, Output};
+
+/// The demo's tenant.
+const TENANT: &str = "acme";
 
 /// Marks a directory as made by `clyra demo`, so a re-run may replace it.
 const MARKER: &str = ".clyra-demo";
@@ -94,95 +98,74 @@ pub fn run(dir: &Path, out: &Output) -> anyhow::Result<Exit> {
     let trust_path = dir.join("trust.json");
     write_new_file(&trust_path, trust.to_json_pretty()?.as_bytes())?;
 
-    // 2. The journal: each event becomes a hash-chained entry, one canonical JSON object a line.
-    let mut builder = ChainBuilder::new();
-    let mut journal = Vec::new();
+    // 2. The journal: the embedded SQLite store in DIR/journal. Each event is sealed into the
+    //    tenant's hash chain (and its run's chain) in one durable transaction.
+    let journal_dir = dir.join("journal");
+    let store_url = format!("sqlite:{}", journal_dir.display());
+    let mut store = clyra_journal::sqlite::SqliteStore::open(&journal_dir)?;
+    let mut events = Vec::new();
     for event in scenario() {
-        let body: Map<String, Value> = match event {
-            Value::Object(m) => m,
-            _ => anyhow::bail!("scenario events are objects"),
+        let Value::Object(mut body) = event else {
+            anyhow::bail!("scenario events are objects");
         };
-        let entry = builder
-            .append(body, jcs::canonicalize_value)
-            .map_err(|e| anyhow::anyhow!("cannot append to the journal: {e}"))?;
-        journal.extend_from_slice(&entry.canonical_bytes);
-        journal.push(b'\n');
+        let mut take = |k: &str| body.remove(k).and_then(|v| v.as_str().map(str::to_owned));
+        let kind = take("kind").context("scenario event without kind")?;
+        let ts = take("ts")
+            .map(|t| t.parse::<jiff::Timestamp>())
+            .transpose()?;
+        let run = take("run_id").or_else(|| take("session"));
+        let mut e = NewEvent::new(TENANT, kind, Value::Object(body));
+        e.ts = ts;
+        e.run = run;
+        events.push(e);
     }
-    let journal_path = dir.join("journal.ndjson");
-    write_new_file(&journal_path, &journal)?;
+    // The demo keeps bodies in full so the bundles show what happened; the default policy keeps
+    // only each body's SHA-256.
+    store.append(&events, &BodyPolicy::Full)?;
 
-    // 3. Check the chain as a verifier would, from the bytes on disk.
-    let mut verifier = ChainVerifier::new(Some(0), Some(Digest::ZERO));
-    for line in std::fs::read(&journal_path)?
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-    {
-        let value = jcs::parse_strict(line)?;
-        verifier.push(link_from_entry(&value, line)?)?;
+    // 3. A signed checkpoint (C2SP signed note) over the whole journal, then the journal walk a
+    //    verifier would do: every link, every stored hash, the checkpoint's root and signature.
+    let cp = checkpoint::create(
+        &mut store,
+        TENANT,
+        "clyra-demo/journal",
+        &key,
+        jiff::Timestamp::now(),
+    )?;
+    let walk = verify_tenant(
+        &mut store,
+        TENANT,
+        Some(std::slice::from_ref(key.public_key())),
+    )?;
+    if let Some(b) = &walk.broken {
+        anyhow::bail!("the demo journal does not verify: {b}");
     }
-    let summary = verifier.finish(Some(builder.head()), None)?;
 
     // 4. Two bundles cut from the one journal: DEF for the dbt run, PEF for the agent session,
-    //    which continues the chain where the dbt run ended.
-    let entries: Vec<Value> = std::fs::read(&journal_path)?
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(jcs::parse_strict)
-        .collect::<Result<_, _>>()?;
-    let split = entries
-        .iter()
-        .position(|e| e.get("kind").and_then(Value::as_str) == Some("gateway.decision"))
-        .unwrap_or(entries.len());
+    //    each with its run's chain and an inclusion proof per entry to the checkpoint.
     std::fs::create_dir_all(dir.join("bundles"))?;
     let created_at = jiff::Timestamp::from_millisecond(jiff::Timestamp::now().as_millisecond())?;
-    let producer = Producer {
-        name: "clyra".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-    };
     let signers: [&dyn Signer; 1] = [&key];
     let mut made = Vec::new();
-    for (kind, range, run_id, actors, name) in [
-        (
-            Kind::Def,
-            0..split,
-            "dbt-2026-11-24T09:00:00Z-7f3a",
-            vec!["service:airflow/daily_finance"],
-            "run.def.zip",
-        ),
-        (
-            Kind::Pef,
-            split..entries.len(),
-            "agent-7c1",
-            vec![
-                "agent:support-copilot",
-                "user:ana@acme.example",
-                "user:lee@acme.example",
-            ],
-            "session.pef.zip",
-        ),
+    for (kind, run, name) in [
+        (Kind::Def, "dbt-2026-11-24T09:00:00Z-7f3a", "run.def.zip"),
+        (Kind::Pef, "agent-7c1", "session.pef.zip"),
     ] {
-        let governance = Governance {
-            tenant: "acme".into(),
-            environment: "prod".into(),
-            run_id: run_id.into(),
-            actors: actors.into_iter().map(str::to_owned).collect(),
-        };
-        let mut builder = BundleBuilder::new(
-            kind,
-            format!("demo-{run_id}"),
-            created_at,
-            producer.clone(),
-            governance,
-        );
-        builder
-            .record_generation_time(true)
-            .sla("generation_ms", SlaOp::Le, 5000.0);
-        for e in &entries[range] {
-            builder.push_entry(e.clone())?;
-        }
-        builder.derive_predicate();
         let built = std::time::Instant::now();
-        let bundle = builder.build(&signers)?;
+        let bundle = export(
+            &mut store,
+            &ExportOptions {
+                tenant: TENANT,
+                selection: Selection::Run(run.into()),
+                kind,
+                environment: "prod".into(),
+                bundle_id: Some(format!("demo-{run}")),
+                created_at,
+                signers: &signers,
+                checkpoint_key: &key,
+                log_name: "clyra-demo/journal",
+            },
+        )?;
         let build_ms = built.elapsed().as_secs_f64() * 1e3;
         let path = dir.join("bundles").join(name);
         bundle.write_zip(&path)?;
@@ -222,7 +205,7 @@ pub fn run(dir: &Path, out: &Output) -> anyhow::Result<Exit> {
         &json!({
             "ok": valid,
             "dir": dir,
-            "journal": {"path": journal_path, "entries": summary.count, "head": summary.head},
+            "journal": {"store": store_url, "entries": walk.entries, "head": walk.head, "checkpoint": cp.note},
             "bundles": bundles_json,
             "keyid": key.key_id().to_hex(),
             "trust": trust_path,
@@ -234,17 +217,19 @@ pub fn run(dir: &Path, out: &Output) -> anyhow::Result<Exit> {
         || {
             let mut s = format!(
                 "Clyra demo: a dbt run and an agent session, recorded, bundled, signed and verified\n\n\
-                 journal   {} entries, seq {}..{}, head {}\n\
+                 journal   {} ({} entries, chain verified), head {}\n\
+                 checkpt   size {}, root {}, signed note in the store\n\
                  signer    {} (ed25519, trusted in trust.json)\n\n",
-                summary.count,
-                summary.first_seq,
-                summary.last_seq,
-                summary.head,
+                store_url,
+                walk.entries,
+                walk.head,
+                cp.size,
+                cp.root,
                 key.key_id(),
             );
             for ((path, m, size, build_ms), r) in made.iter().zip(&reports) {
                 s.push_str(&format!(
-                    "{} {}\n  entries      {} (seq {}..{})\n  merkle root  {}\n  size         {} bytes, built in {:.1} ms\n  verdict      {}\n",
+                    "{} {}\n  entries      {} of the run (run_seq {}..{}), each with an inclusion proof\n  merkle root  {}\n  size         {} bytes, built in {:.1} ms\n  verdict      {}\n",
                     if m.format == Kind::Def { "DEF" } else { "PEF" },
                     path.display(),
                     m.journal.count,
@@ -257,7 +242,9 @@ pub fn run(dir: &Path, out: &Output) -> anyhow::Result<Exit> {
                 ));
             }
             s.push_str(&format!(
-                "\nverify again (offline, needs only the bundle and trust.json):\n  {again}\n\ndone in {elapsed_ms} ms"
+                "\nverify again (offline, needs only the bundle and trust.json):\n  {again}\n\
+                 walk the journal:\n  clyra journal verify --store {store_url} --trust {}\n\ndone in {elapsed_ms} ms",
+                trust_path.display()
             ));
             s
         },
