@@ -584,4 +584,54 @@ mod tests {
         assert_eq!(e.recorded_at, later);
         assert_eq!(e.seq, 5);
     }
+
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "[a-z.A-Z_ /~\\u{0}-\\u{7f}]{0,12}".prop_map(Value::String),
+            prop_oneof![
+                Just("kind"),
+                Just("ts"),
+                Just("id"),
+                Just("run"),
+                Just("body"),
+                Just("x")
+            ]
+            .prop_map(|s| Value::String(s.to_string())),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("kind".to_string()),
+                        Just("ts".to_string()),
+                        Just("run".to_string()),
+                        Just("body".to_string()),
+                        Just("actor".to_string()),
+                        "[a-z]{1,3}"
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever a client sends, reading it never panics, and what is accepted seals.
+        #[test]
+        fn any_wire_value_is_accepted_or_refused_cleanly(v in arb_json()) {
+            if let Ok(e) = NewEvent::from_wire("acme", &v, "") {
+                e.validate().unwrap();
+                seal(&e, &BodyPolicy::Full, &ChainHead::EMPTY, None, Timestamp::UNIX_EPOCH).unwrap();
+            }
+        }
+    }
 }
