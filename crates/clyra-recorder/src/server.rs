@@ -112,7 +112,9 @@ struct AppState {
     permits: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     writer_alive: Arc<AtomicBool>,
-    reader: Arc<Mutex<Box<dyn Store>>>,
+    /// The read connection; taken out and closed on a blocking thread at shutdown (the Postgres
+    /// client must not be dropped on an async thread).
+    reader: Arc<Mutex<Option<Box<dyn Store>>>>,
 }
 
 /// A recorder with its journal open and its writer thread running, ready to serve.
@@ -164,7 +166,7 @@ impl Recorder {
             permits: Arc::new(Semaphore::new(config.queue_events)),
             metrics,
             writer_alive: alive,
-            reader: Arc::new(Mutex::new(read_store)),
+            reader: Arc::new(Mutex::new(Some(read_store))),
         };
         Ok(Recorder {
             state: Arc::new(state),
@@ -187,12 +189,21 @@ impl Recorder {
             .local_addr()
             .map_or_else(|_| "?".to_string(), |a| a.to_string());
         let Recorder { state, writer } = self;
+        let reader = Arc::clone(&state.reader);
         let app = router(state);
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         // Every handler (and its queue sender) is gone: the writer drains the queue and ends.
-        let joined = tokio::task::spawn_blocking(move || writer.join()).await;
+        let joined = tokio::task::spawn_blocking(move || {
+            let store = match reader.lock() {
+                Ok(mut g) => g.take(),
+                Err(poisoned) => poisoned.into_inner().take(),
+            };
+            drop(store);
+            writer.join()
+        })
+        .await;
         served.map_err(|source| Error::Listen { addr, source })?;
         match joined {
             Ok(Ok(())) => Ok(()),
@@ -678,7 +689,10 @@ async fn with_reader<T: Send + 'static>(
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        f(guard.as_mut())
+        match guard.as_mut() {
+            Some(store) => f(store.as_mut()),
+            None => Err(StoreError::Config("the recorder is shutting down".into())),
+        }
     })
     .await;
     match joined {
