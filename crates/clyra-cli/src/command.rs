@@ -5,10 +5,11 @@ mod canon;
 mod demo;
 mod keys;
 mod merkle;
+pub mod recorder;
 pub mod sign;
 pub mod verify_envelope;
 
-use crate::cli::{BundleCommand, Command};
+use crate::cli::{BundleCommand, Command, RecorderCommand};
 use crate::output::{Exit, Output};
 
 pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
@@ -22,6 +23,8 @@ pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
         Command::Verify(args) => bundle::verify(args, out),
         Command::Bundle(BundleCommand::Inspect { bundle: path }) => bundle::inspect(&path, out),
         Command::Bundle(BundleCommand::Build(args)) => bundle::build(args, out),
+        Command::Recorder(RecorderCommand::Serve(args)) => recorder::serve(args, out),
+        Command::Record(args) => recorder::record(args, out),
     }
 }
 
