@@ -603,6 +603,18 @@ fn health_metrics_and_openapi(backend: Backend) {
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} not described");
     }
+    let codes: Vec<&str> = doc["components"]["schemas"]["Error"]["properties"]["error"]
+        ["properties"]["code"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        clyra_recorder::metrics::REASONS,
+        "the document lists every error code"
+    );
     ok_json(&h.acme().post_events(br#"{"kind": "demo.m"}"#).unwrap());
     let (status, head, _) = raw(h.addr, "GET", "/metrics", &[], b"");
     assert_eq!(status, 200);
