@@ -63,6 +63,7 @@ pub fn serve(args: ServeArgs, _out: &Output) -> anyhow::Result<Exit> {
     recorder.run(&args.listen, |addr| {
         eprintln!("listening on http://{addr}");
     })?;
+    eprintln!("stopped: every acknowledged event is in the journal");
     Ok(Exit::Ok)
 }
 
