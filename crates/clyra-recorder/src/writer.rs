@@ -94,17 +94,19 @@ fn commit(
             let mut rest = receipts.into_iter();
             for (job, n) in jobs.into_iter().zip(counts) {
                 let mine: Vec<Receipt> = rest.by_ref().take(n).collect();
+                // Free the queue space before answering, so that a client that got its ack never
+                // sees its own events still counted as queued.
+                drop(job.permit);
                 // The client may have gone; its events are durable all the same.
                 let _ = job.reply.send(Ok(mine));
-                drop(job.permit);
             }
         }
         Err(e) => {
             metrics.commit_failed();
             let e = Arc::new(e);
             for job in jobs {
-                let _ = job.reply.send(Err(Arc::clone(&e)));
                 drop(job.permit);
+                let _ = job.reply.send(Err(Arc::clone(&e)));
             }
         }
     }
