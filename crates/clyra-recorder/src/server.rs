@@ -133,8 +133,9 @@ impl std::fmt::Debug for Recorder {
 
 impl Recorder {
     /// Opens the journal at `store_url` (twice: one connection for the writer, one for reads) and
-    /// starts the writer thread. Call it outside any async runtime: the Postgres client is
-    /// blocking.
+    /// starts the writer thread. Call it (and drop an unserved `Recorder`) outside any async
+    /// runtime: the Postgres client is blocking and must not be dropped on an async thread.
+    /// [`Recorder::serve`] closes both connections on blocking threads itself.
     pub fn open(config: Config, store_url: &str) -> Result<Self, Error> {
         config.check()?;
         let write_store = clyra_journal::open(store_url)?;
