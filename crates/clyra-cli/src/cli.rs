@@ -86,6 +86,26 @@ clyra verify run.def.zip --trust trust.json --artifacts exports/ --format json"
     )]
     Verify(crate::command::bundle::VerifyArgs),
 
+    /// Run the recorder: the authenticated HTTP ingest service in front of the journal.
+    #[command(subcommand)]
+    Recorder(RecorderCommand),
+
+    /// Sign and send one event, or a batch, to a recorder; prints the receipts.
+    #[command(
+        after_help = "The input is one event ({\"kind\", \"ts\"?, \"id\"?, \"run\"?, \
+\"session\"?, \"actor\"?, \"body\"?}) or a batch ({\"events\": [...]}). The tenant comes from \
+--tenant and the key, never from the event. Exit 0 when the recorder acknowledged every event \
+(durably committed), 1 otherwise: bad arguments, unreadable or too-open secret file, recorder \
+unreachable, or the recorder's refusal (its error code and message are printed). Plain http:// only; \
+put a TLS-terminating proxy in front of the recorder.\n\n\
+Examples:\n  echo '{\"kind\": \"demo.hello\", \"id\": \"e-1\", \"body\": {\"n\": 1}}' | \\\n    \
+clyra record --endpoint http://127.0.0.1:8787 --tenant acme --key-id k1 \\\n    \
+--secret-file acme.k1.secret -\n  \
+clyra record --endpoint http://127.0.0.1:8787 --tenant acme --key-id k1 \\\n    \
+--secret-file acme.k1.secret --format json batch.json"
+    )]
+    Record(crate::command::recorder::RecordArgs),
+
     /// Run the demo: record a small scenario, sign it, verify it (offline, in seconds).
     #[command(
         after_help = "Creates DIR (default ./clyra-demo) with a signing key, a trust file, a \
@@ -99,6 +119,22 @@ Example:\n  clyra demo --dir /tmp/clyra-demo"
         #[arg(long, default_value = "clyra-demo")]
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecorderCommand {
+    /// Serve the ingest API until SIGTERM or SIGINT (then drain and exit 0).
+    #[command(
+        after_help = "Prints `listening on http://ADDR` to stderr once the socket is bound \
+(--listen 127.0.0.1:0 picks a free port). Every acknowledged event is committed to the journal \
+first. The tenants file maps tenants to keys whose secret files (at least 32 bytes, mode 0600) lie \
+beside it:\n  {\"tenants\": {\"acme\": {\"keys\": [{\"id\": \"k1\", \"secret_file\": \
+\"acme.k1.secret\"}]}}}\n\
+Plain HTTP only: terminate TLS in a proxy in front of it. Docs: docs/recorder.md.\n\n\
+Example:\n  head -c 32 /dev/urandom > acme.k1.secret && chmod 600 acme.k1.secret\n  \
+clyra recorder serve --listen 127.0.0.1:8787 --store sqlite:journal --tenants tenants.json"
+    )]
+    Serve(crate::command::recorder::ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,10 +6,11 @@ mod demo;
 pub mod journal;
 mod keys;
 mod merkle;
+pub mod recorder;
 pub mod sign;
 pub mod verify_envelope;
 
-use crate::cli::{BundleCommand, Command};
+use crate::cli::{BundleCommand, Command, RecorderCommand};
 use crate::output::{Exit, Output};
 
 pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
@@ -25,6 +26,8 @@ pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
         Command::Bundle(BundleCommand::Build(args)) => bundle::build(args, out),
         Command::Bundle(BundleCommand::Export(args)) => bundle::export(args, out),
         Command::Journal(cmd) => journal::run(cmd, out),
+        Command::Recorder(RecorderCommand::Serve(args)) => recorder::serve(args, out),
+        Command::Record(args) => recorder::record(args, out),
     }
 }
 

@@ -1,0 +1,129 @@
+//! `clyra recorder serve` and `clyra record`: wiring for `clyra_recorder`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use clyra_journal::BodyPolicy;
+use clyra_recorder::client::Client;
+use clyra_recorder::{Config, Recorder, Tenants};
+use serde_json::Value;
+
+use crate::output::{Exit, Output};
+
+/// How much of each event body the journal keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BodyPolicyArg {
+    /// Only the SHA-256 of the body's canonical bytes (the default).
+    Hash,
+    /// The whole body.
+    Full,
+}
+
+/// Everything `clyra recorder serve` needs.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub listen: String,
+    /// The journal: sqlite:DIR or postgres://USER@HOST:PORT/DB[?schema=NAME].
+    #[arg(long)]
+    pub store: String,
+    /// The tenants file (JSON); secret files are relative to it.
+    #[arg(long)]
+    pub tenants: PathBuf,
+    /// How much of each event body the journal keeps.
+    #[arg(long, value_enum, default_value_t = BodyPolicyArg::Hash)]
+    pub body_policy: BodyPolicyArg,
+    /// Largest request body, in bytes; larger ones get 413.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Most events waiting for the journal; beyond it requests get 503 with Retry-After.
+    #[arg(long, default_value_t = 10_000)]
+    pub queue: usize,
+    /// Most events in one request.
+    #[arg(long, default_value_t = 1000)]
+    pub max_batch: usize,
+    /// Accepted difference between a request's timestamp and this machine's clock, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub clock_skew_secs: u64,
+}
+
+pub fn serve(args: ServeArgs, _out: &Output) -> anyhow::Result<Exit> {
+    let tenants = Tenants::load(&args.tenants)?;
+    let mut config = Config::new(tenants);
+    config.body_policy = match args.body_policy {
+        BodyPolicyArg::Hash => BodyPolicy::Hash,
+        BodyPolicyArg::Full => BodyPolicy::Full,
+    };
+    config.max_body_bytes = args.max_body_bytes;
+    config.queue_events = args.queue;
+    config.max_batch_events = args.max_batch;
+    config.clock_skew_secs = args.clock_skew_secs;
+    let recorder = Recorder::open(config, &args.store)?;
+    recorder.run(&args.listen, |addr| {
+        eprintln!("listening on http://{addr}");
+    })?;
+    eprintln!("stopped: every acknowledged event is in the journal");
+    Ok(Exit::Ok)
+}
+
+/// Everything `clyra record` needs.
+#[derive(Debug, clap::Args)]
+pub struct RecordArgs {
+    /// The recorder, http://HOST:PORT.
+    #[arg(long)]
+    pub endpoint: String,
+    /// The tenant to record for.
+    #[arg(long)]
+    pub tenant: String,
+    /// The id of the tenant's key.
+    #[arg(long)]
+    pub key_id: String,
+    /// The key's secret file (at least 32 bytes, mode 0600).
+    #[arg(long)]
+    pub secret_file: PathBuf,
+    /// One event or {"events": [...]}, as JSON; `-` for stdin.
+    #[arg(default_value = "-")]
+    pub file: PathBuf,
+}
+
+pub fn record(args: RecordArgs, out: &Output) -> anyhow::Result<Exit> {
+    let secret = clyra_recorder::tenants::read_secret(&args.secret_file)?;
+    let body = super::read_input(&args.file)?;
+    let client = Client::new(&args.endpoint, &args.tenant, &args.key_id, secret)?;
+    let resp = client.post_events(&body)?;
+    if !resp.is_success() {
+        bail!(
+            "the recorder refused `{}`: {}",
+            super::display_name(&args.file),
+            resp.error_message()
+        );
+    }
+    let doc = resp.json().context("the recorder's answer is not JSON")?;
+    let receipts = doc
+        .get("receipts")
+        .and_then(Value::as_array)
+        .context("the recorder's answer has no receipts")?;
+    out.emit(&doc, || {
+        let mut text = String::new();
+        for r in receipts {
+            let seq = r.get("seq").map(Value::to_string).unwrap_or_default();
+            let hash = r.get("hash").and_then(Value::as_str).unwrap_or("");
+            text.push_str(&format!("seq {seq}  hash {hash}"));
+            if let Some(rs) = r.get("run_seq") {
+                text.push_str(&format!("  run_seq {rs}"));
+            }
+            if r.get("duplicate") == Some(&Value::Bool(true)) {
+                text.push_str("  (duplicate: already recorded)");
+            }
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "{} event(s) recorded for tenant {}",
+            receipts.len(),
+            args.tenant
+        ));
+        text
+    });
+    Ok(Exit::Ok)
+}
