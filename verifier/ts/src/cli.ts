@@ -60,7 +60,7 @@ function parseArgs(argv: string[]): Args {
 }
 
 /** Directory form (bundle.md §2.3): every path, size and link finding is reported, all fatal. */
-function readDir(root: string): ContainerResult {
+export function readDir(root: string): ContainerResult {
   const fatal: Finding[] = [];
   const files = new Map<string, Uint8Array>();
   let count = 0;
@@ -109,7 +109,7 @@ function readDir(root: string): ContainerResult {
   return fatal.length ? { fatal } : { files };
 }
 
-function artifactDir(dir: string): ArtifactSource {
+export function artifactDir(dir: string): ArtifactSource {
   return {
     async read(name) {
       const p = join(dir, name);
@@ -128,6 +128,18 @@ function artifactDir(dir: string): ArtifactSource {
       }
     },
   };
+}
+
+/** A bundle path: a directory (bundle.md §2.3) or a ZIP file (§2.2). */
+export function loadBundle(path: string): ContainerResult {
+  if (statSync(path).isDirectory()) return readDir(path);
+  const b = readFileSync(path);
+  return readZip(new Uint8Array(b.buffer, b.byteOffset, b.length));
+}
+
+/** Read and check a trust file; throws on any problem (an error outside the bundle). */
+export async function loadTrustFile(path: string) {
+  return loadTrust(parseStrictBytes(readFileSync(path)));
 }
 
 function render(r: Report): string {
@@ -171,12 +183,7 @@ export async function main(argv: string[]): Promise<number> {
     } catch (e) {
       return fail(`bundle ${args.bundle}: ${(e as Error).message}`);
     }
-    let container: ContainerResult;
-    if (st.isDirectory()) container = readDir(args.bundle);
-    else {
-      const b = readFileSync(args.bundle);
-      container = readZip(new Uint8Array(b.buffer, b.byteOffset, b.length));
-    }
+    const container = loadBundle(args.bundle);
     if (args.artifacts !== null) {
       try {
         if (!statSync(args.artifacts).isDirectory()) return fail(`--artifacts ${args.artifacts} is not a directory`);

@@ -38,10 +38,21 @@ export function verifyInclusion(
   proof: Uint8Array[],
   root: Uint8Array,
 ): boolean {
-  if (!(index >= 0 && index < size) || proof.length > 64) return false;
+  return verifyInclusionHash(index, size, leafHash(leaf), proof, root);
+}
+
+export function verifyInclusionHash(
+  index: number,
+  size: number,
+  leafHashBytes: Uint8Array,
+  proof: Uint8Array[],
+  root: Uint8Array,
+): boolean {
+  if (!(Number.isSafeInteger(index) && Number.isSafeInteger(size) && index >= 0 && index < size) || proof.length > 64) return false;
+  if (leafHashBytes.length !== 32 || root.length !== 32) return false;
   let fn = BigInt(index);
   let sn = BigInt(size - 1);
-  let r = leafHash(leaf);
+  let r = leafHashBytes;
   for (const p of proof) {
     if (p.length !== 32) return false;
     if (sn === 0n) return false;
