@@ -2,7 +2,7 @@
 // The only module that touches the file system (Node). Exit: 0 valid, 2 invalid, 1 error.
 import { readFileSync, lstatSync, statSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { readZip, MAX_DOC, MAX_ENTRIES, MAX_ENTRY, MAX_TOTAL, type ContainerResult } from "./zip.js";
+import { readZip, filesFromMap, MAX_DOC, MAX_ENTRIES, MAX_ENTRY, MAX_TOTAL, type ContainerResult } from "./zip.js";
 import { verifyBundle, type ArtifactSource } from "./verify.js";
 import { loadTrust } from "./keys.js";
 import { parseStrictBytes, decodeUtf8 } from "./json.js";
@@ -106,7 +106,7 @@ export function readDir(root: string): ContainerResult {
   walk(root, "");
   if (count > MAX_ENTRIES) fatal.push({ code: "E_TOO_LARGE", message: `${count} files (limit ${MAX_ENTRIES})` });
   if (total >= MAX_TOTAL) fatal.push({ code: "E_TOO_LARGE", message: "files add up to 4 GiB or more" });
-  return fatal.length ? { fatal } : { files };
+  return fatal.length ? { fatal } : { files: filesFromMap(files) };
 }
 
 export function artifactDir(dir: string): ArtifactSource {

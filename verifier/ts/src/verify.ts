@@ -7,7 +7,7 @@ import { merkleRoot, verifyInclusion } from "./merkle.js";
 import { keyValidAt, verifySig, isHighS, type TrustedKey } from "./keys.js";
 import { parseSignedNote, parseCheckpointBody, ed25519NoteKeyId, NoteError, type Checkpoint } from "./note.js";
 import { unsafePathReason } from "./paths.js";
-import { MAX_DOC, type ContainerResult } from "./zip.js";
+import { MAX_DOC, ContainerFatal, type ContainerResult } from "./zip.js";
 import { parseTime } from "./time.js";
 import type { Code, Finding, Report } from "./report.js";
 
@@ -55,6 +55,18 @@ function schemaFindings(ctx: Ctx, id: SchemaId, value: Json, path: string, what:
 const MEDIA_TYPE_RE = /^[\x21-\x2e\x30-\x7e]+\/[\x21-\x7e]+$/;
 
 export async function verifyBundle(container: ContainerResult, opts: VerifyOptions): Promise<Report> {
+  try {
+    return await verifyInner(container, opts);
+  } catch (e) {
+    // A container finding met while reading an entry is then the only finding (bundle.md §2.2).
+    if (!(e instanceof ContainerFatal)) throw e;
+    const report: Report = { verdict: "invalid", checked_at: opts.atText, findings: [e.finding], summary: {} };
+    if (opts.bundleName !== undefined) report.bundle = opts.bundleName;
+    return report;
+  }
+}
+
+async function verifyInner(container: ContainerResult, opts: VerifyOptions): Promise<Report> {
   const ctx = new Ctx();
   const threshold = opts.threshold ?? 1;
   const report: Report = { verdict: "invalid", checked_at: opts.atText, findings: ctx.findings, summary: {} };
@@ -68,7 +80,7 @@ export async function verifyBundle(container: ContainerResult, opts: VerifyOptio
   const files = container.files;
 
   // §3, §4: the manifest.
-  const manifestBytes = files.get(MANIFEST);
+  const manifestBytes = files.read(MANIFEST);
   let manifest: JsonObject | null = null; // usable for everything that depends on it
   let format: string | null = null;
   let unknownVersion = false;
@@ -109,7 +121,7 @@ export async function verifyBundle(container: ContainerResult, opts: VerifyOptio
   }
 
   // §5: the attestation.
-  const att = await checkAttestation(ctx, files.get(ATTESTATION), opts, threshold);
+  const att = await checkAttestation(ctx, files.read(ATTESTATION), opts, threshold);
   if (att.signers) report.summary.signers = att.signers;
   if (att.payload) {
     checkStatement(ctx, att.payload, {
@@ -130,18 +142,18 @@ export async function verifyBundle(container: ContainerResult, opts: VerifyOptio
     for (const f of fileEntries) {
       const path = f.path as string;
       listed.add(path);
-      const data = files.get(path);
-      if (data === undefined) {
+      const size = files.size(path);
+      if (size === undefined) {
         ctx.add("E_MISSING_FILE", `${path} is listed but not in the bundle`, path);
-      } else if (data.length !== f.size) {
-        ctx.add("E_SIZE_MISMATCH", `${path} has ${data.length} bytes, the manifest says ${f.size}`, path);
-      } else if (sha256Hex(data) !== f.sha256) {
+      } else if (size !== f.size) {
+        ctx.add("E_SIZE_MISMATCH", `${path} has ${size} bytes, the manifest says ${f.size}`, path);
+      } else if (sha256Hex(files.read(path)!) !== f.sha256) {
         ctx.add("E_DIGEST_MISMATCH", `${path} has another sha256 than the manifest says`, path);
       } else {
         sizeDigestOk.add(path);
       }
     }
-    for (const path of [...files.keys()].sort(compareUtf8)) {
+    for (const path of files.names().sort(compareUtf8)) {
       if (path === MANIFEST || path === ATTESTATION || listed.has(path)) continue;
       ctx.add("E_UNLISTED_FILE", `${path} is not listed in the manifest`, path);
     }
@@ -154,7 +166,7 @@ export async function verifyBundle(container: ContainerResult, opts: VerifyOptio
     }
     // §6 journal.
     const jpath = j.path as string;
-    const jbytes = files.get(jpath);
+    const jbytes = files.read(jpath);
     let journal: JournalResult | null = null;
     if (jbytes !== undefined) journal = checkJournal(ctx, jbytes, j, jpath);
     // §6.2 checkpoint and inclusion proofs.
@@ -163,7 +175,7 @@ export async function verifyBundle(container: ContainerResult, opts: VerifyOptio
       const notePath = cp.note as string;
       const proofsPath = cp.proofs as string;
       if (sizeDigestOk.has(notePath) && sizeDigestOk.has(proofsPath)) {
-        await checkCheckpoint(ctx, files.get(notePath)!, files.get(proofsPath)!, journal, opts, notePath, proofsPath);
+        await checkCheckpoint(ctx, files.read(notePath)!, files.read(proofsPath)!, journal, opts, notePath, proofsPath);
       }
     }
     // §7 external artifacts.

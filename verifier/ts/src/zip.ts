@@ -13,7 +13,30 @@ const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const CANON_EXTERNAL = (0o100644 << 16) >>> 0;
 
-export type ContainerResult = { files: Map<string, Uint8Array> } | { fatal: Finding[] };
+/**
+ * The files of a bundle. `size` comes from the container's directory; `read` may throw
+ * ContainerFatal: a ZIP entry's local header and CRC-32 are checked only when the entry is read
+ * (bundle.md §2.2, "a local header found wrong only once an entry is read"), and the verifier
+ * reads exactly manifest.json, attestation.dsse.json, journal.ndjson and each listed file whose
+ * size matches its entry (the others are already findings: unlisted, or a size mismatch).
+ */
+export interface BundleFiles {
+  names(): string[];
+  size(name: string): number | undefined;
+  read(name: string): Uint8Array | undefined;
+}
+
+export class ContainerFatal extends Error {
+  constructor(readonly finding: Finding) {
+    super(finding.message);
+  }
+}
+
+export function filesFromMap(m: Map<string, Uint8Array>): BundleFiles {
+  return { names: () => [...m.keys()], size: (n) => m.get(n)?.length, read: (n) => m.get(n) };
+}
+
+export type ContainerResult = { files: BundleFiles } | { fatal: Finding[] };
 
 let crcTable: Uint32Array | null = null;
 export function crc32(b: Uint8Array): number {
@@ -38,11 +61,7 @@ interface CdEntry {
   offset: number;
 }
 
-class Fatal extends Error {
-  constructor(readonly finding: Finding) {
-    super(finding.message);
-  }
-}
+const Fatal = ContainerFatal;
 const archive = (message: string, path?: string) => new Fatal({ code: "E_ARCHIVE", message, ...(path !== undefined ? { path } : {}) });
 
 export function readZip(buf: Uint8Array): ContainerResult {
@@ -54,7 +73,7 @@ export function readZip(buf: Uint8Array): ContainerResult {
   }
 }
 
-function readZipInner(buf: Uint8Array): Map<string, Uint8Array> {
+function readZipInner(buf: Uint8Array): BundleFiles {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const u16 = (o: number) => dv.getUint16(o, true);
   const u32 = (o: number) => dv.getUint32(o, true);
@@ -140,8 +159,13 @@ function readZipInner(buf: Uint8Array): Map<string, Uint8Array> {
   }
   if (expect !== cdOffset) throw archive("central directory does not follow the last entry");
 
-  const files = new Map<string, Uint8Array>();
-  for (const e of entries) {
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  const checked = new Map<string, Uint8Array>();
+  const read = (name: string): Uint8Array | undefined => {
+    const e = byName.get(name);
+    if (!e) return undefined;
+    const done = checked.get(name);
+    if (done) return done;
     const o = e.offset;
     if (u32(o) !== 0x04034b50) throw archive("bad local header signature", e.name);
     const ok =
@@ -159,9 +183,10 @@ function readZipInner(buf: Uint8Array): Map<string, Uint8Array> {
     if (!ok) throw archive("local header differs from the central directory", e.name);
     const data = buf.subarray(o + 30 + e.nameBytes.length, o + 30 + e.nameBytes.length + e.size);
     if (crc32(data) !== e.crc) throw archive("CRC-32 mismatch", e.name);
-    files.set(e.name, data);
-  }
-  return files;
+    checked.set(name, data);
+    return data;
+  };
+  return { names: () => entries.map((e) => e.name), size: (n) => byName.get(n)?.size, read };
 }
 
 function cmpBytes(a: Uint8Array, b: Uint8Array): number {

@@ -14,7 +14,7 @@ const TRUSTED_PUB = base64DecodeStrict("MCowBQYDK2VwAyEAp0gvIIq2NqddqVbIGTukAk1e
 function vectorNote(): Uint8Array {
   const z = readZip(new Uint8Array(readFileSync(join(SPEC, "def/test-vectors/run_chain_checkpoint/bundle.zip"))));
   assert.ok("files" in z);
-  return z.files.get("checkpoint.note")!;
+  return z.files.read("checkpoint.note")!;
 }
 
 test("the vector checkpoint parses, its key ID matches and its signature verifies", () => {
