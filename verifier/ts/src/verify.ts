@@ -93,9 +93,11 @@ async function verifyInner(container: ContainerResult, opts: VerifyOptions): Pro
         if (typeof parsed.format === "string") report.format = parsed.format;
         if (typeof parsed.format_version === "string") report.format_version = parsed.format_version;
       }
-      // E_UNKNOWN_VERSION is decided before the schema; a format_version that is present but not a
-      // known "MAJOR.MINOR" string (any other shape included) is an unknown version.
-      if (isObject(parsed) && "format_version" in parsed && !(typeof parsed.format_version === "string" && KNOWN_VERSIONS.has(parsed.format_version))) {
+      // E_UNKNOWN_VERSION is decided before the schema, for a format_version that is a string other
+      // than "0.1" and "0.2" ("1.0", "0.3", "0.1.0", ...). A missing or non-string format_version is
+      // left to the schema (E_SCHEMA): the verification-codes table's "unknown format_version
+      // shape" is read as an unknown string shape, which is what the Rust verifier does.
+      if (isObject(parsed) && typeof parsed.format_version === "string" && !KNOWN_VERSIONS.has(parsed.format_version)) {
         unknownVersion = true;
         ctx.add("E_UNKNOWN_VERSION", `format_version ${JSON.stringify(parsed.format_version)} is not implemented (0.1, 0.2)`, MANIFEST);
       } else if (schemaFindings(ctx, "manifest", parsed, MANIFEST, "manifest") && isObject(parsed)) {
