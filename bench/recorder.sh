@@ -15,7 +15,8 @@ BATCH="${3:-1}"
 CONNS="${CONNS:-64}"
 PG_URL="${CLYRA_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 
-cargo build --release --locked -q -p clyra-cli -p clyra-recorder --example loadgen
+cargo build --release --locked -q -p clyra-cli --bin clyra
+cargo build --release --locked -q -p clyra-recorder --example loadgen
 TARGET="${CARGO_TARGET_DIR:-target}"
 CLYRA="$TARGET/release/clyra"
 LOADGEN="$TARGET/release/examples/loadgen"
@@ -35,19 +36,23 @@ head -c 32 /dev/urandom > "$WORK/acme.k1.secret"
 chmod 600 "$WORK/acme.k1.secret"
 echo '{"tenants": {"acme": {"keys": [{"id": "k1", "secret_file": "acme.k1.secret"}]}}}' > "$WORK/tenants.json"
 
-# Starts a server in the background and prints its address once it listens.
+# Starts a server in the background (in this shell, so its pid is kept for cleanup).
 start() {
     local log="$1"; shift
-    "$@" 2> "$log" &
+    "$@" > /dev/null 2> "$log" &
     PIDS+=("$!")
+}
+
+# Prints the address a server announced in its log, once it listens.
+addr_of() {
     for _ in $(seq 1 200); do
-        if grep -q "listening on http://" "$log"; then
-            grep -o "listening on http://[^ ]*" "$log" | head -1 | sed 's|listening on http://||'
+        if grep -q "listening on http://" "$1"; then
+            grep -o "listening on http://[^ ]*" "$1" | head -1 | sed 's|listening on http://||'
             return 0
         fi
         sleep 0.05
     done
-    echo "server did not start: $(cat "$log")" >&2
+    echo "server did not start: $(cat "$1")" >&2
     return 1
 }
 
@@ -56,11 +61,14 @@ load() {
         --rate "$RATE" --seconds "$SECONDS_RUN" --connections "$CONNS" --batch "$BATCH" --json
 }
 
-FLOOR=$(start "$WORK/floor.log" "$LOADGEN" floor --listen 127.0.0.1:0)
-SQLITE=$(start "$WORK/sqlite.log" "$CLYRA" recorder serve --listen 127.0.0.1:0 \
-    --store "sqlite:$WORK/journal" --tenants "$WORK/tenants.json" --queue 100000)
-PG=$(start "$WORK/pg.log" "$CLYRA" recorder serve --listen 127.0.0.1:0 \
-    --store "$PG_URL?schema=$SCHEMA" --tenants "$WORK/tenants.json" --queue 100000)
+start "$WORK/floor.log" "$LOADGEN" floor --listen 127.0.0.1:0
+start "$WORK/sqlite.log" "$CLYRA" recorder serve --listen 127.0.0.1:0 \
+    --store "sqlite:$WORK/journal" --tenants "$WORK/tenants.json" --queue 100000
+start "$WORK/pg.log" "$CLYRA" recorder serve --listen 127.0.0.1:0 \
+    --store "$PG_URL?schema=$SCHEMA" --tenants "$WORK/tenants.json" --queue 100000
+FLOOR=$(addr_of "$WORK/floor.log")
+SQLITE=$(addr_of "$WORK/sqlite.log")
+PG=$(addr_of "$WORK/pg.log")
 
 echo "offered $RATE entries/s for ${SECONDS_RUN}s, batch $BATCH, $CONNS connections, $(nproc) cores" >&2
 F=$(load "$FLOOR");  echo "floor  $F" >&2

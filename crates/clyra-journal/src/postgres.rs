@@ -4,13 +4,15 @@
 //! with `SELECT … FOR UPDATE`, so concurrent writers on any number of machines serialize per tenant
 //! and never fork a chain; different tenants append in parallel.
 
+use std::collections::HashMap;
+
 use clyra_evidence::digest::Digest;
 use jiff::Timestamp;
 use postgres::{Client, NoTls, Statement};
 
 use crate::entry::{BodyPolicy, ChainHead, NewEvent, RunHead, SealedEntry};
 use crate::store::{
-    append_in_tx, digest_from_slice, i64_from_u64, ts_from_ms, u64_from_i64, Receipt, Store,
+    append_in_tx, digest_from_slice, i64_from_u64, ts_from_ms, u64_from_i64, IdHit, Receipt, Store,
     StoreError, StoredCheckpoint, StoredEntry, Tx,
 };
 
@@ -39,11 +41,11 @@ impl std::fmt::Debug for PostgresStore {
 struct Stmts {
     ensure_head: Statement,
     lock_head: Statement,
-    run_head: Statement,
-    find_id: Statement,
-    insert: Statement,
+    run_heads: Statement,
+    find_ids: Statement,
+    insert_many: Statement,
     put_head: Statement,
-    put_run_head: Statement,
+    put_run_heads: Statement,
 }
 
 /// Checks a schema name: 1 to 63 characters of `[a-z0-9_]`, starting with a letter or `_`.
@@ -133,21 +135,24 @@ impl PostgresStore {
             lock_head: client.prepare(&format!(
                 "SELECT size, head, recorded_ms FROM {s}.clyra_heads WHERE tenant = $1 FOR UPDATE"
             ))?,
-            run_head: client.prepare(&format!(
-                "SELECT size, head FROM {s}.clyra_run_heads WHERE tenant = $1 AND run = $2"
+            run_heads: client.prepare(&format!(
+                "SELECT run, size, head FROM {s}.clyra_run_heads WHERE tenant = $1 AND run = ANY($2::text[])"
             ))?,
-            find_id: client.prepare(&format!(
-                "SELECT seq, hash, run_seq FROM {s}.clyra_entries WHERE tenant = $1 AND event_id = $2"
+            find_ids: client.prepare(&format!(
+                "SELECT event_id, seq, hash, run_seq FROM {s}.clyra_entries
+                 WHERE tenant = $1 AND event_id = ANY($2::text[])"
             ))?,
-            insert: client.prepare(&format!(
+            insert_many: client.prepare(&format!(
                 "INSERT INTO {s}.clyra_entries (tenant, seq, run, run_seq, event_id, recorded_ms, entry, hash, leaf)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[],
+                                      $6::bigint[], $7::bytea[], $8::bytea[], $9::bytea[])"
             ))?,
             put_head: client.prepare(&format!(
                 "UPDATE {s}.clyra_heads SET size = $2, head = $3, recorded_ms = $4 WHERE tenant = $1"
             ))?,
-            put_run_head: client.prepare(&format!(
-                "INSERT INTO {s}.clyra_run_heads (tenant, run, size, head) VALUES ($1, $2, $3, $4)
+            put_run_heads: client.prepare(&format!(
+                "INSERT INTO {s}.clyra_run_heads (tenant, run, size, head)
+                 SELECT $1, * FROM UNNEST($2::text[], $3::bigint[], $4::bytea[])
                  ON CONFLICT (tenant, run) DO UPDATE SET size = excluded.size, head = excluded.head"
             ))?,
         };
@@ -193,52 +198,86 @@ impl Tx for PgTx<'_, '_> {
         })
     }
 
-    fn run_head(&mut self, tenant: &str, run: &str) -> Result<Option<RunHead>, StoreError> {
-        let row = self.tx.query_opt(&self.stmts.run_head, &[&tenant, &run])?;
-        row.map(|r| {
-            Ok(RunHead {
-                size: u64_from_i64(r.get(0), "run size")?,
-                head: digest_from_slice(&r.get::<_, Vec<u8>>(1), "run head")?,
-            })
-        })
-        .transpose()
-    }
-
-    fn find_id(
+    fn run_heads(
         &mut self,
         tenant: &str,
-        id: &str,
-    ) -> Result<Option<(u64, Digest, Option<u64>)>, StoreError> {
-        let row = self.tx.query_opt(&self.stmts.find_id, &[&tenant, &id])?;
-        row.map(|r| {
-            Ok((
-                u64_from_i64(r.get(0), "seq")?,
-                digest_from_slice(&r.get::<_, Vec<u8>>(1), "hash")?,
-                r.get::<_, Option<i64>>(2)
-                    .map(|v| u64_from_i64(v, "run_seq"))
-                    .transpose()?,
-            ))
-        })
-        .transpose()
+        runs: &[&str],
+    ) -> Result<HashMap<String, RunHead>, StoreError> {
+        let rows = self.tx.query(&self.stmts.run_heads, &[&tenant, &runs])?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.get::<_, String>(0),
+                    RunHead {
+                        size: u64_from_i64(r.get(1), "run size")?,
+                        head: digest_from_slice(&r.get::<_, Vec<u8>>(2), "run head")?,
+                    },
+                ))
+            })
+            .collect()
     }
 
-    fn insert(&mut self, e: &SealedEntry) -> Result<(), StoreError> {
-        let seq = i64_from_u64(e.seq)?;
-        let run = e.run.as_ref().map(|r| r.0.as_str());
-        let run_seq = e.run.as_ref().map(|r| i64_from_u64(r.1)).transpose()?;
-        let ms = e.recorded_at.as_millisecond();
+    fn find_ids(
+        &mut self,
+        tenant: &str,
+        ids: &[&str],
+    ) -> Result<HashMap<String, IdHit>, StoreError> {
+        let rows = self.tx.query(&self.stmts.find_ids, &[&tenant, &ids])?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.get::<_, String>(0),
+                    (
+                        u64_from_i64(r.get(1), "seq")?,
+                        digest_from_slice(&r.get::<_, Vec<u8>>(2), "hash")?,
+                        r.get::<_, Option<i64>>(3)
+                            .map(|v| u64_from_i64(v, "run_seq"))
+                            .transpose()?,
+                    ),
+                ))
+            })
+            .collect()
+    }
+
+    fn insert_many(&mut self, entries: &[SealedEntry]) -> Result<(), StoreError> {
+        // One statement for the whole batch: column arrays, unnested by the server.
+        let n = entries.len();
+        let (
+            mut tenants,
+            mut seqs,
+            mut runs,
+            mut run_seqs,
+            mut ids,
+            mut ms,
+            mut bytes,
+            mut hashes,
+            mut leaves,
+        ) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for e in entries {
+            tenants.push(e.tenant.as_str());
+            seqs.push(i64_from_u64(e.seq)?);
+            runs.push(e.run.as_ref().map(|r| r.0.as_str()));
+            run_seqs.push(e.run.as_ref().map(|r| i64_from_u64(r.1)).transpose()?);
+            ids.push(e.id.as_deref());
+            ms.push(e.recorded_at.as_millisecond());
+            bytes.push(e.canonical.as_slice());
+            hashes.push(e.hash.as_bytes().as_slice());
+            leaves.push(e.leaf.as_bytes().as_slice());
+        }
         self.tx.execute(
-            &self.stmts.insert,
+            &self.stmts.insert_many,
             &[
-                &e.tenant,
-                &seq,
-                &run,
-                &run_seq,
-                &e.id,
-                &ms,
-                &e.canonical,
-                &e.hash.as_bytes().as_slice(),
-                &e.leaf.as_bytes().as_slice(),
+                &tenants, &seqs, &runs, &run_seqs, &ids, &ms, &bytes, &hashes, &leaves,
             ],
         )?;
         Ok(())
@@ -254,11 +293,19 @@ impl Tx for PgTx<'_, '_> {
         Ok(())
     }
 
-    fn put_run_head(&mut self, tenant: &str, run: &str, head: &RunHead) -> Result<(), StoreError> {
-        let size = i64_from_u64(head.size)?;
+    fn put_run_heads(&mut self, tenant: &str, heads: &[(&str, RunHead)]) -> Result<(), StoreError> {
+        let runs: Vec<&str> = heads.iter().map(|(r, _)| *r).collect();
+        let sizes = heads
+            .iter()
+            .map(|(_, h)| i64_from_u64(h.size))
+            .collect::<Result<Vec<_>, _>>()?;
+        let digests: Vec<&[u8]> = heads
+            .iter()
+            .map(|(_, h)| h.head.as_bytes().as_slice())
+            .collect();
         self.tx.execute(
-            &self.stmts.put_run_head,
-            &[&tenant, &run, &size, &head.head.as_bytes().as_slice()],
+            &self.stmts.put_run_heads,
+            &[&tenant, &runs, &sizes, &digests],
         )?;
         Ok(())
     }

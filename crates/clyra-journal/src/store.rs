@@ -144,28 +144,37 @@ pub trait Store: Send {
     fn checkpoints(&mut self, tenant: &str) -> Result<Vec<StoredCheckpoint>, StoreError>;
 }
 
-/// What [`append_in_tx`] needs of a backend's open transaction.
+/// An existing entry found by idempotency key: `(seq, hash, run_seq)`.
+pub(crate) type IdHit = (u64, Digest, Option<u64>);
+
+/// What [`append_in_tx`] needs of a backend's open transaction. Lookups and writes take whole
+/// batches, so a networked store does a fixed number of round trips per append, not one per event.
 pub(crate) trait Tx {
     /// Locks the tenant's head for the rest of the transaction and returns it.
     fn lock_head(&mut self, tenant: &str) -> Result<ChainHead, StoreError>;
-    /// The run's head, under the tenant's lock.
-    fn run_head(&mut self, tenant: &str, run: &str) -> Result<Option<RunHead>, StoreError>;
-    /// The entry with idempotency key `id`, if any: `(seq, hash, run_seq)`.
-    fn find_id(
+    /// The heads of those of `runs` that exist, under the tenant's lock.
+    fn run_heads(
         &mut self,
         tenant: &str,
-        id: &str,
-    ) -> Result<Option<(u64, Digest, Option<u64>)>, StoreError>;
-    /// Inserts one sealed entry.
-    fn insert(&mut self, entry: &SealedEntry) -> Result<(), StoreError>;
+        runs: &[&str],
+    ) -> Result<HashMap<String, RunHead>, StoreError>;
+    /// The entries whose idempotency key is one of `ids`.
+    fn find_ids(
+        &mut self,
+        tenant: &str,
+        ids: &[&str],
+    ) -> Result<HashMap<String, IdHit>, StoreError>;
+    /// Inserts sealed entries.
+    fn insert_many(&mut self, entries: &[SealedEntry]) -> Result<(), StoreError>;
     /// Moves the tenant's head.
     fn put_head(&mut self, tenant: &str, head: &ChainHead) -> Result<(), StoreError>;
-    /// Moves a run's head.
-    fn put_run_head(&mut self, tenant: &str, run: &str, head: &RunHead) -> Result<(), StoreError>;
+    /// Moves run heads.
+    fn put_run_heads(&mut self, tenant: &str, heads: &[(&str, RunHead)]) -> Result<(), StoreError>;
 }
 
 /// The shared append: validates, locks each tenant once (in sorted order, so two batches never
-/// deadlock), seals in batch order, inserts, moves the heads. The caller commits.
+/// deadlock), looks up run heads and idempotency keys per tenant in one go, seals in batch order,
+/// inserts, moves the heads. The caller commits.
 pub(crate) fn append_in_tx(
     tx: &mut dyn Tx,
     events: &[NewEvent],
@@ -179,22 +188,47 @@ pub(crate) fn append_in_tx(
     let mut tenants: Vec<&str> = events.iter().map(|e| e.tenant.as_str()).collect();
     tenants.sort_unstable();
     tenants.dedup();
-    let mut heads: HashMap<String, ChainHead> = HashMap::new();
+    let mut heads: HashMap<&str, ChainHead> = HashMap::new();
+    let mut runs: HashMap<(&str, &str), RunHead> = HashMap::new();
+    let mut ids: HashMap<(&str, &str), IdHit> = HashMap::new();
     for t in tenants {
-        let h = tx.lock_head(t)?;
-        heads.insert(t.to_string(), h);
+        heads.insert(t, tx.lock_head(t)?);
+        let mut want_runs: Vec<&str> = events
+            .iter()
+            .filter(|e| e.tenant == t)
+            .filter_map(|e| e.run.as_deref())
+            .collect();
+        want_runs.sort_unstable();
+        want_runs.dedup();
+        if !want_runs.is_empty() {
+            for (run, rh) in tx.run_heads(t, &want_runs)? {
+                if let Some(r) = want_runs.iter().find(|r| **r == run) {
+                    runs.insert((t, r), rh);
+                }
+            }
+        }
+        let mut want_ids: Vec<&str> = events
+            .iter()
+            .filter(|e| e.tenant == t)
+            .filter_map(|e| e.id.as_deref())
+            .collect();
+        want_ids.sort_unstable();
+        want_ids.dedup();
+        if !want_ids.is_empty() {
+            for (id, hit) in tx.find_ids(t, &want_ids)? {
+                if let Some(i) = want_ids.iter().find(|i| **i == id) {
+                    ids.insert((t, i), hit);
+                }
+            }
+        }
     }
-    let mut runs: HashMap<(String, String), RunHead> = HashMap::new();
-    let mut ids: HashMap<(String, String), (u64, Digest, Option<u64>)> = HashMap::new();
     let mut receipts = Vec::with_capacity(events.len());
+    let mut sealed_all: Vec<SealedEntry> = Vec::with_capacity(events.len());
+    let mut moved_runs: Vec<(&str, &str)> = Vec::new();
     for e in events {
-        if let Some(id) = &e.id {
-            let key = (e.tenant.clone(), id.clone());
-            let found = match ids.get(&key) {
-                Some(v) => Some(*v),
-                None => tx.find_id(&e.tenant, id)?,
-            };
-            if let Some((seq, hash, run_seq)) = found {
+        let tenant = e.tenant.as_str();
+        if let Some(id) = e.id.as_deref() {
+            if let Some((seq, hash, run_seq)) = ids.get(&(tenant, id)).copied() {
                 receipts.push(Receipt {
                     tenant: e.tenant.clone(),
                     seq,
@@ -205,55 +239,62 @@ pub(crate) fn append_in_tx(
                 continue;
             }
         }
-        let head = heads.get(&e.tenant).copied().unwrap_or(ChainHead::EMPTY);
-        let run_head = match &e.run {
-            None => None,
-            Some(run) => {
-                let key = (e.tenant.clone(), run.clone());
-                match runs.get(&key) {
-                    Some(rh) => Some(*rh),
-                    None => tx.run_head(&e.tenant, run)?,
-                }
-            }
-        };
+        let head = heads.get(tenant).copied().unwrap_or(ChainHead::EMPTY);
+        let run_head = e
+            .run
+            .as_deref()
+            .and_then(|run| runs.get(&(tenant, run)).copied());
         let sealed = seal(e, policy, &head, run_head.as_ref(), now)?;
-        tx.insert(&sealed)?;
         heads.insert(
-            e.tenant.clone(),
+            tenant,
             ChainHead {
                 size: sealed.seq + 1,
                 head: sealed.hash,
                 recorded_at: Some(sealed.recorded_at),
             },
         );
-        if let Some((run, run_seq)) = &sealed.run {
+        if let (Some(run), Some((_, run_seq))) = (e.run.as_deref(), &sealed.run) {
             runs.insert(
-                (e.tenant.clone(), run.clone()),
+                (tenant, run),
                 RunHead {
                     size: run_seq + 1,
                     head: sealed.hash,
                 },
             );
+            moved_runs.push((tenant, run));
         }
-        if let Some(id) = &e.id {
-            ids.insert(
-                (e.tenant.clone(), id.clone()),
-                (sealed.seq, sealed.hash, sealed.run.as_ref().map(|r| r.1)),
-            );
+        let run_seq = sealed.run.as_ref().map(|r| r.1);
+        if let Some(id) = e.id.as_deref() {
+            ids.insert((tenant, id), (sealed.seq, sealed.hash, run_seq));
         }
         receipts.push(Receipt {
             tenant: e.tenant.clone(),
             seq: sealed.seq,
             hash: sealed.hash,
-            run_seq: sealed.run.as_ref().map(|r| r.1),
+            run_seq,
             duplicate: false,
         });
+        sealed_all.push(sealed);
     }
+    if sealed_all.is_empty() {
+        return Ok(receipts);
+    }
+    tx.insert_many(&sealed_all)?;
     for (tenant, head) in &heads {
-        tx.put_head(tenant, head)?;
+        if sealed_all.iter().any(|s| s.tenant == *tenant) {
+            tx.put_head(tenant, head)?;
+        }
     }
-    for ((tenant, run), head) in &runs {
-        tx.put_run_head(tenant, run, head)?;
+    moved_runs.sort_unstable();
+    moved_runs.dedup();
+    let mut by_tenant: HashMap<&str, Vec<(&str, RunHead)>> = HashMap::new();
+    for (tenant, run) in moved_runs {
+        if let Some(rh) = runs.get(&(tenant, run)) {
+            by_tenant.entry(tenant).or_default().push((run, *rh));
+        }
+    }
+    for (tenant, list) in by_tenant {
+        tx.put_run_heads(tenant, &list)?;
     }
     Ok(receipts)
 }

@@ -26,14 +26,21 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     match args.first().map(String::as_str) {
-        Some("floor") => rt.block_on(floor(arg(&args, "--listen").unwrap_or_else(|| "127.0.0.1:0".into()))),
+        Some("floor") => rt.block_on(floor(
+            arg(&args, "--listen").unwrap_or_else(|| "127.0.0.1:0".into()),
+        )),
         Some("run") => rt.block_on(run(&args)),
         _ => {
             eprintln!("usage: loadgen floor --listen ADDR | loadgen run --endpoint URL --rate N --seconds N ...");
@@ -70,11 +77,22 @@ struct Plan {
 
 async fn run(args: &[String]) {
     let endpoint = arg(args, "--endpoint").expect("--endpoint");
-    let host = endpoint.trim_start_matches("http://").trim_end_matches('/').to_string();
-    let rate: f64 = arg(args, "--rate").map(|v| v.parse().unwrap()).unwrap_or(1000.0);
-    let seconds: f64 = arg(args, "--seconds").map(|v| v.parse().unwrap()).unwrap_or(10.0);
-    let connections: usize = arg(args, "--connections").map(|v| v.parse().unwrap()).unwrap_or(64);
-    let batch: usize = arg(args, "--batch").map(|v| v.parse().unwrap()).unwrap_or(1);
+    let host = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let rate: f64 = arg(args, "--rate")
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(1000.0);
+    let seconds: f64 = arg(args, "--seconds")
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(10.0);
+    let connections: usize = arg(args, "--connections")
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(64);
+    let batch: usize = arg(args, "--batch")
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(1);
     let secret = match arg(args, "--secret-file") {
         Some(p) => std::fs::read(p).unwrap(),
         None => vec![0u8; 32],
@@ -97,7 +115,8 @@ async fn run(args: &[String]) {
         tasks.push(tokio::spawn(async move { worker(plan, w).await }));
     }
     let mut lat_us: Vec<u32> = Vec::with_capacity(plan.total as usize);
-    let (mut ok, mut errors, mut statuses) = (0u64, 0u64, std::collections::BTreeMap::<u16, u64>::new());
+    let (mut ok, mut errors, mut statuses) =
+        (0u64, 0u64, std::collections::BTreeMap::<u16, u64>::new());
     let mut last_done = plan.start;
     for t in tasks {
         let r = t.await.unwrap();
@@ -175,7 +194,9 @@ async fn worker(plan: Arc<Plan>, w: usize) -> WorkerResult {
             format!(r#"{{"kind":"bench.event","run":"w{w}","body":{{"i":{i},"ok":true}}}}"#)
         } else {
             let evs: Vec<String> = (0..plan.batch)
-                .map(|j| format!(r#"{{"kind":"bench.event","run":"w{w}","body":{{"i":{i},"j":{j}}}}}"#))
+                .map(|j| {
+                    format!(r#"{{"kind":"bench.event","run":"w{w}","body":{{"i":{i},"j":{j}}}}}"#)
+                })
                 .collect();
             format!(r#"{{"events":[{}]}}"#, evs.join(","))
         };
@@ -216,7 +237,8 @@ async fn worker(plan: Arc<Plan>, w: usize) -> WorkerResult {
         *res.statuses.entry(status).or_default() += 1;
         if status == 200 {
             res.ok += 1;
-            res.lat_us.push(u32::try_from(done.duration_since(due).as_micros()).unwrap_or(u32::MAX));
+            res.lat_us
+                .push(u32::try_from(done.duration_since(due).as_micros()).unwrap_or(u32::MAX));
         } else {
             res.errors += 1;
         }
