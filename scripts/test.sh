@@ -16,5 +16,10 @@ step "tests"
 cargo nextest run --locked --workspace --no-fail-fast
 step "doc tests"
 cargo test --locked --workspace --doc
+step "TypeScript verifier (verifier/ts)"
+(cd verifier/ts && npm ci --no-audit --no-fund --loglevel=error && npm test)
+step "both verifiers: golden vectors, journal exports (SQLite and Postgres), mutants"
+cargo build --locked -q -p clyra-cli
+scripts/cross-verify.sh
 step "fuzz smoke"
 scripts/fuzz.sh smoke

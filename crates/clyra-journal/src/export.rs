@@ -86,7 +86,7 @@ pub enum ExportError {
         reason: String,
     },
     /// The bundle could not be built.
-    #[error("building the bundle: {0}")]
+    #[error(transparent)]
     Bundle(#[from] BundleError),
 }
 

@@ -35,6 +35,7 @@ function run(cmd, args, cwd) {
 }
 
 let agree = 0;
+let expectedMismatches = 0;
 const disagreements = [];
 let rustMs = 0;
 let tsMs = 0;
@@ -56,6 +57,7 @@ for (const c of cases) {
   tsMs += ts.ms;
   const same = rs.verdict === ts.verdict && rs.status === ts.status && rs.codes.join() === ts.codes.join();
   const expOk = exp.verdict === undefined || (exp.verdict === rs.verdict && (exp.codes ?? []).join() === rs.codes.join());
+  if (!expOk) expectedMismatches++;
   if (same) agree++;
   else disagreements.push({ case: c, rust: rs, ts });
   rows.push([same ? "agree" : "DISAGREE", expOk ? "" : "(rust != expected.json)", c, `${rs.verdict} [${rs.codes.join(",")}]`, same ? "" : `ts: ${ts.verdict} [${ts.codes.join(",")}] exit ${ts.status} vs ${rs.status}`]);
@@ -69,4 +71,5 @@ console.log(`| ${n} | ${agree} | ${disagreements.length} | ${rustMs.toFixed(0)} 
 for (const d of disagreements) {
   console.log(`\nDISAGREE ${d.case}\n  rust: exit ${d.rust.status} ${d.rust.verdict} [${d.rust.codes}] ${d.rust.stderr.trim().slice(0, 300)}\n  ts:   exit ${d.ts.status} ${d.ts.verdict} [${d.ts.codes}] ${d.ts.stderr.trim().slice(0, 300)}`);
 }
-process.exit(disagreements.length ? 3 : 0);
+if (expectedMismatches) console.log(`\n${expectedMismatches} case(s) where the verdict or codes differ from expected.json`);
+process.exit(disagreements.length || expectedMismatches ? 3 : 0);
