@@ -13,6 +13,7 @@
 use std::collections::BTreeSet;
 
 use clyra_evidence::bundle::{Bundle, BundleBuilder, BundleError, Governance, Kind, Producer};
+use clyra_evidence::digest::Digest;
 use clyra_evidence::keys::Signer;
 use clyra_evidence::merkle;
 use jiff::Timestamp;
@@ -135,18 +136,44 @@ pub fn export(store: &mut dyn Store, opts: &ExportOptions<'_>) -> Result<Bundle,
     let wanted: BTreeSet<u64> = seqs.iter().copied().collect();
     let mut entries: Vec<(u64, Value)> = Vec::with_capacity(seqs.len());
     let mut bad: Option<ExportError> = None;
-    store.scan(tenant, first, last + 1, &mut |row| {
-        if !wanted.contains(&row.seq) {
+    // Every entry from the first exported one up to the checkpoint's size must match its leaf
+    // and link to the one before: an entry edited in the database (even with its hash columns
+    // fixed up) breaks the next link, and the checkpoint's root was computed from the leaves.
+    let mut prev: Option<Digest> = None;
+    store.scan(tenant, first, cp.size, &mut |row| {
+        if bad.is_some() {
             return Ok(());
         }
-        match clyra_evidence::jcs::parse_strict(&row.canonical) {
-            Ok(v) => entries.push((row.seq, v)),
+        let fail = |reason: String| ExportError::Inconsistent {
+            seq: row.seq,
+            reason,
+        };
+        if merkle::leaf_hash(&row.canonical).as_bytes().as_slice() != row.leaf.as_slice() {
+            bad = Some(fail("the entry's bytes do not match its leaf hash".into()));
+            return Ok(());
+        }
+        let v = match clyra_evidence::jcs::parse_strict(&row.canonical) {
+            Ok(v) => v,
             Err(e) => {
-                bad.get_or_insert(ExportError::Inconsistent {
-                    seq: row.seq,
-                    reason: format!("entry is not JSON: {e}"),
-                });
+                bad = Some(fail(format!("entry is not JSON: {e}")));
+                return Ok(());
             }
+        };
+        let entry_prev = v
+            .get("prev")
+            .and_then(Value::as_str)
+            .and_then(|p| Digest::from_hex(p).ok());
+        if let Some(expected) = prev {
+            if entry_prev != Some(expected) {
+                bad = Some(fail(
+                    "prev does not link to the previous entry: the chain is broken".into(),
+                ));
+                return Ok(());
+            }
+        }
+        prev = Some(Digest::sha256(&row.canonical));
+        if wanted.contains(&row.seq) {
+            entries.push((row.seq, v));
         }
         Ok(())
     })?;
