@@ -37,6 +37,11 @@ struct Server {
 
 /// Starts `clyra recorder serve` and waits for its `listening on` line.
 fn serve(store: &str, tenants: &Path) -> Server {
+    serve_with(store, tenants, &[])
+}
+
+/// Like [`serve`], with extra arguments.
+fn serve_with(store: &str, tenants: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_clyra"))
         .args([
             "recorder",
@@ -48,6 +53,7 @@ fn serve(store: &str, tenants: &Path) -> Server {
         ])
         .arg("--tenants")
         .arg(tenants)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -408,4 +414,78 @@ fn serve_refuses_group_readable_secrets_and_bad_stores() {
         .assert()
         .success()
         .stdout(predicates::str::contains("Examples:"));
+}
+
+#[test]
+fn the_recorder_signs_checkpoints_periodically_and_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = tenants_file(dir.path());
+    let keys = dir.path().join("keys");
+    let ok = Command::new(env!("CARGO_BIN_EXE_clyra"))
+        .args(["keys", "generate", "--out"])
+        .arg(&keys)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let key = keys.join("clyra.key");
+    let store = format!("sqlite:{}", dir.path().join("journal").display());
+    let server = serve_with(
+        &store,
+        &tenants,
+        &[
+            "--checkpoint-key",
+            key.to_str().unwrap(),
+            "--checkpoint-every",
+            "0.2",
+            "--log-name",
+            "rec.test/j",
+        ],
+    );
+    let client = server.client();
+    let r = client
+        .post_events(
+            json!({"events": [event("c1"), event("c2")]})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+    assert!(r.is_success());
+    // Within a few intervals a checkpoint covers both entries.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut s = clyra_journal::open(&store).unwrap();
+        if s.checkpoints("acme")
+            .unwrap()
+            .last()
+            .is_some_and(|c| c.size == 2)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint of size 2 after 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = client
+        .post_events(event("c3").to_string().as_bytes())
+        .unwrap();
+    assert!(r.is_success());
+    assert!(server.terminate().success());
+    // The last pass ran after the writer drained: it covers the third entry, and it is signed
+    // by the key, with the configured origin.
+    let mut s = clyra_journal::open(&store).unwrap();
+    let cps = s.checkpoints("acme").unwrap();
+    let last = cps.last().unwrap();
+    assert_eq!(last.size, 3);
+    assert!(
+        last.note.starts_with("rec.test/j/acme\n3\n"),
+        "{}",
+        last.note
+    );
+    let public = clyra_evidence::keys::read_public_key_file(&keys.join("clyra.pub")).unwrap();
+    let report = clyra_journal::verify::verify_tenant(s.as_mut(), "acme", Some(&[public])).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.checkpoints_checked, cps.len());
 }

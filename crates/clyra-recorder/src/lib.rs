@@ -18,12 +18,14 @@
 //! holds no business rules (see `ARCHITECTURE.md`).
 
 pub mod auth;
+pub mod checkpointer;
 pub mod client;
 pub mod metrics;
 pub mod server;
 pub mod tenants;
 mod writer;
 
+pub use checkpointer::CheckpointConfig;
 pub use server::{Config, Recorder};
 pub use tenants::Tenants;
 

@@ -84,6 +84,8 @@ pub struct Metrics {
     duplicates: AtomicU64,
     commits: AtomicU64,
     commit_failures: AtomicU64,
+    checkpoints: AtomicU64,
+    checkpoint_failures: AtomicU64,
     requests: [AtomicU64; STATUSES.len() + 1],
     rejects: [AtomicU64; REASONS.len()],
     ack_latency: Histogram<14>,
@@ -97,6 +99,8 @@ impl Default for Metrics {
             duplicates: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             commit_failures: AtomicU64::new(0),
+            checkpoints: AtomicU64::new(0),
+            checkpoint_failures: AtomicU64::new(0),
             requests: std::array::from_fn(|_| AtomicU64::new(0)),
             rejects: std::array::from_fn(|_| AtomicU64::new(0)),
             ack_latency: Histogram::new(&LATENCY_BUCKETS),
@@ -145,6 +149,21 @@ impl Metrics {
         self.commit_failures.fetch_add(1, Relaxed);
     }
 
+    /// Records a signed checkpoint.
+    pub fn checkpoint_signed(&self) {
+        self.checkpoints.fetch_add(1, Relaxed);
+    }
+
+    /// Records a checkpoint that could not be made.
+    pub fn checkpoint_failed(&self) {
+        self.checkpoint_failures.fetch_add(1, Relaxed);
+    }
+
+    /// Checkpoints signed so far.
+    pub fn checkpoints(&self) -> u64 {
+        self.checkpoints.load(Relaxed)
+    }
+
     /// Commits so far.
     pub fn commits(&self) -> u64 {
         self.commits.load(Relaxed)
@@ -187,6 +206,18 @@ impl Metrics {
             "clyra_recorder_commit_failures_total",
             "Journal transactions that failed and were rolled back.",
             self.commit_failures.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "clyra_recorder_checkpoints_total",
+            "Signed checkpoints made by the periodic checkpointer.",
+            self.checkpoints.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "clyra_recorder_checkpoint_failures_total",
+            "Checkpoint passes or tenants that failed (retried at the next interval).",
+            self.checkpoint_failures.load(Relaxed),
         );
         let _ = writeln!(
             out,

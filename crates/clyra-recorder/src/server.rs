@@ -34,6 +34,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::auth::{self, NonceCache, NonceError, SignedParts};
+use crate::checkpointer::{self, CheckpointConfig, Stop};
 use crate::metrics::Metrics;
 use crate::tenants::Tenants;
 use crate::writer::{self, Job};
@@ -58,6 +59,8 @@ pub struct Config {
     pub clock_skew_secs: u64,
     /// Most nonces remembered at once (default 1,000,000); beyond it requests get 503.
     pub max_nonces: usize,
+    /// Sign a checkpoint of each grown tenant journal periodically and at shutdown (default off).
+    pub checkpoint: Option<CheckpointConfig>,
 }
 
 impl Config {
@@ -72,6 +75,7 @@ impl Config {
             commit_max_events: 2048,
             clock_skew_secs: 300,
             max_nonces: 1_000_000,
+            checkpoint: None,
         }
     }
 
@@ -121,6 +125,7 @@ struct AppState {
 pub struct Recorder {
     state: Arc<AppState>,
     writer: std::thread::JoinHandle<()>,
+    checkpointer: Option<(std::thread::JoinHandle<()>, Arc<Stop>)>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -156,6 +161,22 @@ impl Recorder {
                     source,
                 })?
         };
+        let checkpointer = match config.checkpoint.clone() {
+            None => None,
+            Some(cfg) => {
+                let store = clyra_journal::open(store_url)?;
+                let stop = Arc::new(Stop::default());
+                let (stop2, metrics2) = (Arc::clone(&stop), Arc::clone(&metrics));
+                let handle = std::thread::Builder::new()
+                    .name("clyra-checkpointer".into())
+                    .spawn(move || checkpointer::run(store, cfg, stop2, metrics2))
+                    .map_err(|source| Error::Io {
+                        path: "checkpointer thread".into(),
+                        source,
+                    })?;
+                Some((handle, stop))
+            }
+        };
         let state = AppState {
             nonces: NonceCache::new(config.clock_skew_secs, config.max_nonces),
             tenants: config.tenants,
@@ -172,6 +193,7 @@ impl Recorder {
         Ok(Recorder {
             state: Arc::new(state),
             writer,
+            checkpointer,
         })
     }
 
@@ -189,7 +211,11 @@ impl Recorder {
         let addr = listener
             .local_addr()
             .map_or_else(|_| "?".to_string(), |a| a.to_string());
-        let Recorder { state, writer } = self;
+        let Recorder {
+            state,
+            writer,
+            checkpointer,
+        } = self;
         let reader = Arc::clone(&state.reader);
         let app = router(state);
         let served = axum::serve(listener, app)
@@ -202,7 +228,13 @@ impl Recorder {
                 Err(poisoned) => poisoned.into_inner().take(),
             };
             drop(store);
-            writer.join()
+            let written = writer.join();
+            // After the writer: the last checkpoint covers every acknowledged entry.
+            if let Some((handle, stop)) = checkpointer {
+                stop.stop();
+                let _ = handle.join();
+            }
+            written
         })
         .await;
         served.map_err(|source| Error::Listen { addr, source })?;

@@ -46,6 +46,16 @@ pub struct ServeArgs {
     /// Accepted difference between a request's timestamp and this machine's clock, in seconds.
     #[arg(long, default_value_t = 300)]
     pub clock_skew_secs: u64,
+    /// Sign checkpoints with this Ed25519 key (PKCS#8 PEM): every --checkpoint-every seconds for
+    /// each tenant whose journal grew, and once more at shutdown.
+    #[arg(long)]
+    pub checkpoint_key: Option<PathBuf>,
+    /// Seconds between checkpoint passes (fractions allowed).
+    #[arg(long, default_value_t = 60.0, requires = "checkpoint_key")]
+    pub checkpoint_every: f64,
+    /// Log name for checkpoints: the origin of each tenant's notes is LOG_NAME/TENANT.
+    #[arg(long, default_value = "clyra/journal")]
+    pub log_name: String,
 }
 
 pub fn serve(args: ServeArgs, _out: &Output) -> anyhow::Result<Exit> {
@@ -59,6 +69,27 @@ pub fn serve(args: ServeArgs, _out: &Output) -> anyhow::Result<Exit> {
     config.queue_events = args.queue;
     config.max_batch_events = args.max_batch;
     config.clock_skew_secs = args.clock_skew_secs;
+    if let Some(path) = &args.checkpoint_key {
+        let key = clyra_evidence::keys::read_private_key_file(path)
+            .with_context(|| format!("cannot use checkpoint key `{}`", path.display()))?;
+        if clyra_evidence::keys::Signer::algorithm(&key) != clyra_evidence::keys::Algorithm::Ed25519
+        {
+            anyhow::bail!(
+                "checkpoint key `{}` must be Ed25519 (signed notes use Ed25519)",
+                path.display()
+            );
+        }
+        if !(args.checkpoint_every.is_finite() && args.checkpoint_every >= 0.05) {
+            anyhow::bail!("--checkpoint-every must be at least 0.05 seconds");
+        }
+        clyra_journal::checkpoint::origin(&args.log_name, "t")
+            .with_context(|| format!("--log-name `{}`", args.log_name))?;
+        config.checkpoint = Some(clyra_recorder::CheckpointConfig {
+            key: std::sync::Arc::new(key),
+            log_name: args.log_name.clone(),
+            every: std::time::Duration::from_secs_f64(args.checkpoint_every),
+        });
+    }
     let recorder = Recorder::open(config, &args.store)?;
     recorder.run(&args.listen, |addr| {
         eprintln!("listening on http://{addr}");
