@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := .venv
 
-.PHONY: help demo install test lint fmt nextest doctest fuzz-smoke fuzz bench bench-bundle venv services clean
+.PHONY: help demo install test lint fmt nextest doctest fuzz-smoke fuzz bench bench-bundle bench-recorder venv services clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,10 @@ fuzz: ## one fuzz target for longer: make fuzz TARGET=jcs_canonicalize SECONDS=6
 bench: ## kernel benchmarks, the ratio report and the bundle benchmark (not part of CI)
 	bench/kernel.sh
 	bench/bundle.sh
+	bench/recorder.sh
+
+bench-recorder: ## recorder entries/s and ack latency at 10k/s offered: floor vs SQLite vs Postgres (not part of CI)
+	bench/recorder.sh
 
 bench-bundle: ## bundle build/verify throughput, verify vs sha256sum, peak memory (not part of CI)
 	bench/bundle.sh

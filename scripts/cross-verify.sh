@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
-CLYRA="${CLYRA_BIN:-$root/target/debug/clyra}"
+CLYRA="${CLYRA_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/clyra}"
 PG_URL="${CLYRA_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 work="$(mktemp -d)"
 schema="xverify_$$"
