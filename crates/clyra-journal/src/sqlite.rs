@@ -128,9 +128,17 @@ impl SqliteStore {
 /// How often the background checkpointer runs.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 
+/// WAL size beyond which the checkpointer restarts the log, so it cannot grow without bound under
+/// steady load; the file is also cut back to this size (`PRAGMA journal_size_limit`).
+const WAL_RESTART_BYTES: u64 = 64 << 20;
+
 /// Starts (once per database file and process) a thread that moves committed pages from the WAL
-/// into the database with `wal_checkpoint(PASSIVE)`, which never blocks writers or readers. It
-/// runs for the life of the process; SQLite also checkpoints when the last connection closes.
+/// into the database with `wal_checkpoint(PASSIVE)`, which never blocks writers or readers. Under
+/// continuous writes a passive checkpoint never catches up completely, so the log is never reused
+/// and grows; once it passes [`WAL_RESTART_BYTES`] the thread runs `wal_checkpoint(RESTART)`,
+/// which briefly holds off writers (the passive passes leave little to copy) and makes the next
+/// commit start the log from the beginning. It runs for the life of the process; SQLite also
+/// checkpoints when the last connection closes.
 fn start_checkpointer(path: &Path) {
     static STARTED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
     let Ok(mut started) = STARTED.lock() else {
@@ -142,14 +150,20 @@ fn start_checkpointer(path: &Path) {
     let Ok(conn) = Connection::open(path) else {
         return;
     };
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
     let spawned = std::thread::Builder::new()
         .name("clyra-sqlite-checkpoint".into())
         .spawn(move || {
-            let _ = conn.busy_timeout(Duration::from_millis(100));
+            let _ = conn.busy_timeout(Duration::from_secs(2));
             loop {
                 std::thread::sleep(CHECKPOINT_INTERVAL);
                 // Errors (busy, a removed file in tests) are retried at the next tick.
                 let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                if std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) > WAL_RESTART_BYTES {
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+                }
             }
         });
     if spawned.is_ok() {
