@@ -230,20 +230,7 @@ fn tampered_journal_without_checkpoint_is_not_exported(b: Backend) {
     let text = String::from_utf8(b.entry_bytes("acme", 3))
         .unwrap()
         .replace("model.m0", "model.evil");
-    let (d, l) = (
-        Digest::sha256(text.as_bytes()),
-        clyra_evidence::merkle::leaf_hash(text.as_bytes()),
-    );
-    b.set_entry_bytes("acme", 3, text.as_bytes());
-    let (hd, hl) = (hex::encode(d.as_bytes()), hex::encode(l.as_bytes()));
-    match b {
-        Backend::Sqlite { .. } => b.exec(&format!(
-            "UPDATE clyra_entries SET hash = X'{hd}', leaf = X'{hl}' WHERE tenant = 'acme' AND seq = 3"
-        )),
-        Backend::Postgres { .. } => b.exec(&format!(
-            "UPDATE {{s}}.clyra_entries SET hash = '\\x{hd}'::bytea, leaf = '\\x{hl}'::bytea WHERE tenant = 'acme' AND seq = 3"
-        )),
-    }
+    b.rewrite_entry("acme", 3, text.as_bytes(), false);
     let mut s = b.open();
     let signers: [&dyn Signer; 1] = [&k];
     let err = export(s.as_mut(), &opts(Selection::Run("r1".into()), &signers, &k)).unwrap_err();

@@ -230,18 +230,7 @@ fn tamper_edit_with_rehash_is_detected(b: Backend) {
     let text = String::from_utf8(b.entry_bytes("acme", 2))
         .unwrap()
         .replace("{\"i\":2}", "{\"i\":7}");
-    let d = Digest::sha256(text.as_bytes());
-    let l = clyra_evidence::merkle::leaf_hash(text.as_bytes());
-    b.set_entry_bytes("acme", 2, text.as_bytes());
-    let (hd, hl) = (hex::encode(d.as_bytes()), hex::encode(l.as_bytes()));
-    match b {
-        Backend::Sqlite { .. } => b.exec(&format!(
-            "UPDATE clyra_entries SET hash = X'{hd}', leaf = X'{hl}' WHERE tenant = 'acme' AND seq = 2"
-        )),
-        Backend::Postgres { .. } => b.exec(&format!(
-            "UPDATE {{s}}.clyra_entries SET hash = '\\x{hd}'::bytea, leaf = '\\x{hl}'::bytea WHERE tenant = 'acme' AND seq = 2"
-        )),
-    }
+    b.rewrite_entry("acme", 2, text.as_bytes(), false);
     assert_eq!(broken_at(&b), Some(3));
 }
 
@@ -367,23 +356,8 @@ fn rewriting_the_whole_chain_is_caught_by_a_checkpoint(b: Backend) {
         }
         v["prev"] = Value::String(prev.to_hex());
         let bytes = clyra_evidence::jcs::canonicalize_value(&v).unwrap();
-        let (d, l) = (
-            Digest::sha256(&bytes),
-            clyra_evidence::merkle::leaf_hash(&bytes),
-        );
-        b.set_entry_bytes("acme", seq, &bytes);
-        let (hd, hl) = (hex::encode(d.as_bytes()), hex::encode(l.as_bytes()));
-        match b {
-            Backend::Sqlite { .. } => b.exec(&format!(
-                "UPDATE clyra_entries SET hash = X'{hd}', leaf = X'{hl}' WHERE tenant = 'acme' AND seq = {seq}; \
-                 UPDATE clyra_heads SET head = X'{hd}' WHERE tenant = 'acme'"
-            )),
-            Backend::Postgres { .. } => b.exec(&format!(
-                "UPDATE {{s}}.clyra_entries SET hash = '\\x{hd}'::bytea, leaf = '\\x{hl}'::bytea WHERE tenant = 'acme' AND seq = {seq}; \
-                 UPDATE {{s}}.clyra_heads SET head = '\\x{hd}'::bytea WHERE tenant = 'acme'"
-            )),
-        }
-        prev = d;
+        b.rewrite_entry("acme", seq, &bytes, true);
+        prev = Digest::sha256(&bytes);
     }
     let broken = {
         let mut s = b.open();

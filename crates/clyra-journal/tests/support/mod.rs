@@ -96,12 +96,37 @@ impl Backend {
 
     /// Replaces the stored bytes of entry `seq` (leaving its hash columns alone).
     pub fn set_entry_bytes(&self, tenant: &str, seq: u64, bytes: &[u8]) {
-        let hex = hex::encode(bytes);
-        let lit = match self {
-            Backend::Sqlite { .. } => format!("X'{hex}'"),
-            Backend::Postgres { .. } => format!("'\\x{hex}'::bytea"),
-        };
+        let lit = self.blob(bytes);
         self.exec(&format!("UPDATE {{s}}.clyra_entries SET entry = {lit} WHERE tenant = '{tenant}' AND seq = {seq}"));
+    }
+
+    /// A bytes literal in the backend's SQL.
+    fn blob(&self, bytes: &[u8]) -> String {
+        match self {
+            Backend::Sqlite { .. } => format!("X'{}'", hex::encode(bytes)),
+            Backend::Postgres { .. } => format!("'\\x{}'::bytea", hex::encode(bytes)),
+        }
+    }
+
+    /// Replaces entry `seq` with `bytes` the way an attacker with write access would: the entry,
+    /// its hash and leaf columns, and (with `move_head`) the tenant's chain head, all consistent.
+    pub fn rewrite_entry(&self, tenant: &str, seq: u64, bytes: &[u8], move_head: bool) {
+        let d = clyra_evidence::Digest::sha256(bytes);
+        let l = clyra_evidence::merkle::leaf_hash(bytes);
+        let (e, h, lf) = (
+            self.blob(bytes),
+            self.blob(d.as_bytes()),
+            self.blob(l.as_bytes()),
+        );
+        let mut sql = format!(
+            "UPDATE {{s}}.clyra_entries SET entry = {e}, hash = {h}, leaf = {lf} WHERE tenant = '{tenant}' AND seq = {seq};"
+        );
+        if move_head {
+            sql.push_str(&format!(
+                " UPDATE {{s}}.clyra_heads SET head = {h} WHERE tenant = '{tenant}';"
+            ));
+        }
+        self.exec(&sql);
     }
 
     /// Reads the stored bytes of entry `seq`.
