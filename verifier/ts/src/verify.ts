@@ -692,6 +692,16 @@ async function checkCheckpoint(
     ctx.add("E_CHECKPOINT", `checkpoint.note is not a signed note: ${e.message}`, notePath);
     return;
   }
+  // Body syntax is part of the note's syntax (spec §6.2): checked before the signature, but
+  // nothing in it is used until a trusted signature verified.
+  let cp: Checkpoint;
+  try {
+    cp = parseCheckpointBody(note.body, (t) => parseTime(t) !== null);
+  } catch (e) {
+    if (!(e instanceof NoteError)) throw e;
+    ctx.add("E_CHECKPOINT", `checkpoint body: ${e.message}`, notePath);
+    return;
+  }
   // Signature: Ed25519 trust keys valid at the verification time.
   const keys = opts.trust.filter((k) => k.algorithm === "ed25519" && keyValidAt(k, opts.at));
   let verifiedAny = false;
@@ -706,14 +716,6 @@ async function checkCheckpoint(
   }
   if (failedLine || !verifiedAny) {
     ctx.add("E_CHECKPOINT_SIGNATURE", failedLine ? "a checkpoint signature line matching a trusted key does not verify" : "no checkpoint signature verifies under a trusted Ed25519 key", notePath);
-    return;
-  }
-  let cp: Checkpoint;
-  try {
-    cp = parseCheckpointBody(note.body, (t) => parseTime(t) !== null);
-  } catch (e) {
-    if (!(e instanceof NoteError)) throw e;
-    ctx.add("E_CHECKPOINT", `checkpoint body: ${e.message}`, notePath);
     return;
   }
   // Size and head.
