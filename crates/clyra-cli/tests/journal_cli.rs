@@ -309,3 +309,61 @@ fn journal_store_errors_are_clear() {
             "expected sqlite:DIR or postgres://",
         ));
 }
+
+#[test]
+fn journal_append_redacts_configured_members() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("j").display());
+    let salt = dir.path().join("salt");
+    std::fs::write(&salt, b"a-redaction-salt-of-32-bytes....").unwrap();
+    std::fs::set_permissions(&salt, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let event = r#"{"kind": "voice.call.started", "body": {"phone": "+15551234567", "campaign": "renewals"}}"#;
+    let append = |extra: &[&str]| {
+        let mut c = clyra();
+        c.args(["journal", "append", "--store", &store, "--tenant", "acme"])
+            .args(extra)
+            .arg("-");
+        c.write_stdin(event);
+        c
+    };
+    let salted = [
+        "--body-policy",
+        "redacted",
+        "--redact",
+        "/phone",
+        "--redaction-salt-file",
+        salt.to_str().unwrap(),
+    ];
+    // A salt others can read is refused, and so is --redact without the redacted policy.
+    append(&salted)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("chmod 600"));
+    append(&["--redact", "/phone"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("--body-policy redacted"));
+    std::fs::set_permissions(&salt, std::fs::Permissions::from_mode(0o600)).unwrap();
+    append(&salted).assert().success();
+    // No checkpoint yet: prove says so.
+    clyra()
+        .args([
+            "journal", "prove", "--store", &store, "--tenant", "acme", "--seq", "0",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("no checkpoint"));
+    let mut s = clyra_journal::open(&store).unwrap();
+    let mut entry = Vec::new();
+    s.scan("acme", 0, 1, &mut |e| {
+        entry = e.canonical;
+        Ok(())
+    })
+    .unwrap();
+    let v = json_of(&entry);
+    assert_eq!(v["body_policy"], "redacted");
+    assert_eq!(v["body"]["campaign"], "renewals");
+    assert!(v["body"]["phone"]["redacted_sha256"].is_string(), "{v}");
+    assert!(!String::from_utf8(entry).unwrap().contains("5551234567"));
+}

@@ -65,12 +65,28 @@ pub struct AppendArgs {
     /// The tenant whose chain receives the events.
     #[arg(long)]
     pub tenant: String,
-    /// How much of each body to keep: hash (default: only its SHA-256) or full.
-    #[arg(long, value_enum, default_value_t = BodyMode::Hash)]
-    pub body_policy: BodyMode,
+    /// What to keep of each event's body.
+    #[command(flatten)]
+    pub body: BodyArgs,
     /// The events file, or `-` for stdin.
     #[arg(default_value = "-")]
     pub events: PathBuf,
+}
+
+/// Body policy options, shared by `journal append` and `recorder serve`.
+#[derive(Debug, clap::Args)]
+pub struct BodyArgs {
+    /// How much of each body to keep: hash (default: only its SHA-256), redacted (the body with
+    /// the --redact members replaced by salted digests) or full.
+    #[arg(long, value_enum, default_value_t = BodyMode::Hash)]
+    pub body_policy: BodyMode,
+    /// A JSON pointer (RFC 6901) into the body to replace by its salted digest (repeatable; with
+    /// --body-policy redacted).
+    #[arg(long = "redact", value_name = "POINTER")]
+    pub redact: Vec<String>,
+    /// A secret of at least 16 bytes that salts redaction digests (mode 0600 or stricter).
+    #[arg(long, value_name = "FILE")]
+    pub redaction_salt_file: Option<PathBuf>,
 }
 
 /// Body policies selectable on the command line.
@@ -78,16 +94,50 @@ pub struct AppendArgs {
 pub enum BodyMode {
     /// Keep only the SHA-256 of the body.
     Hash,
+    /// Keep the body with the --redact members replaced by salted digests.
+    Redacted,
     /// Keep the whole body.
     Full,
 }
 
-impl BodyMode {
-    /// The journal's policy.
-    pub fn policy(self) -> BodyPolicy {
-        match self {
-            BodyMode::Hash => BodyPolicy::Hash,
-            BodyMode::Full => BodyPolicy::Full,
+impl BodyArgs {
+    /// The journal's policy, checking that the options fit together.
+    pub fn policy(&self) -> anyhow::Result<BodyPolicy> {
+        let redacting = !self.redact.is_empty() || self.redaction_salt_file.is_some();
+        match self.body_policy {
+            BodyMode::Hash | BodyMode::Full if redacting => {
+                anyhow::bail!("--redact and --redaction-salt-file need --body-policy redacted")
+            }
+            BodyMode::Hash => Ok(BodyPolicy::Hash),
+            BodyMode::Full => Ok(BodyPolicy::Full),
+            BodyMode::Redacted => {
+                let path = self
+                    .redaction_salt_file
+                    .as_deref()
+                    .context("--body-policy redacted needs --redaction-salt-file")?;
+                if self.redact.is_empty() {
+                    anyhow::bail!("--body-policy redacted needs at least one --redact POINTER");
+                }
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    let mode = std::fs::metadata(path)
+                        .with_context(|| format!("cannot read `{}`", path.display()))?
+                        .permissions()
+                        .mode();
+                    if mode & 0o077 != 0 {
+                        anyhow::bail!(
+                            "`{}` is readable by group or others (mode {:o}); run chmod 600 on it",
+                            path.display(),
+                            mode & 0o777
+                        );
+                    }
+                }
+                let salt = std::fs::read(path)
+                    .with_context(|| format!("cannot read `{}`", path.display()))?;
+                BodyPolicy::redacted(self.redact.clone(), salt)
+                    .map_err(|e| anyhow::anyhow!("`{}`: {e}", path.display()))
+            }
         }
     }
 }
@@ -181,9 +231,10 @@ fn append(a: AppendArgs, out: &Output) -> anyhow::Result<Exit> {
         _ => vec![NewEvent::from_wire(&a.tenant, &doc, "")
             .with_context(|| format!("{name}: invalid event"))?],
     };
+    let policy = a.body.policy()?;
     let mut store = open(&a.store)?;
     let receipts = store
-        .append(&events, &a.body_policy.policy())
+        .append(&events, &policy)
         .context("append failed; nothing was written")?;
     let rows: Vec<Value> = receipts
         .iter()

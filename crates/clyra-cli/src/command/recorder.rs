@@ -3,21 +3,11 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use clyra_journal::BodyPolicy;
 use clyra_recorder::client::Client;
 use clyra_recorder::{Config, Recorder, Tenants};
 use serde_json::Value;
 
 use crate::output::{Exit, Output};
-
-/// How much of each event body the journal keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BodyPolicyArg {
-    /// Only the SHA-256 of the body's canonical bytes (the default).
-    Hash,
-    /// The whole body.
-    Full,
-}
 
 /// Everything `clyra recorder serve` needs.
 #[derive(Debug, clap::Args)]
@@ -31,9 +21,9 @@ pub struct ServeArgs {
     /// The tenants file (JSON); secret files are relative to it.
     #[arg(long)]
     pub tenants: PathBuf,
-    /// How much of each event body the journal keeps.
-    #[arg(long, value_enum, default_value_t = BodyPolicyArg::Hash)]
-    pub body_policy: BodyPolicyArg,
+    /// What the journal keeps of each event's body.
+    #[command(flatten)]
+    pub body: crate::command::journal::BodyArgs,
     /// Largest request body, in bytes; larger ones get 413.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
@@ -61,10 +51,7 @@ pub struct ServeArgs {
 pub fn serve(args: ServeArgs, _out: &Output) -> anyhow::Result<Exit> {
     let tenants = Tenants::load(&args.tenants)?;
     let mut config = Config::new(tenants);
-    config.body_policy = match args.body_policy {
-        BodyPolicyArg::Hash => BodyPolicy::Hash,
-        BodyPolicyArg::Full => BodyPolicy::Full,
-    };
+    config.body_policy = args.body.policy()?;
     config.max_body_bytes = args.max_body_bytes;
     config.queue_events = args.queue;
     config.max_batch_events = args.max_batch;
