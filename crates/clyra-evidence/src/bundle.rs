@@ -31,11 +31,11 @@ mod verify;
 pub use build::{Bundle, BundleBuilder, BundleError};
 pub use inspect::{inspect_path, InspectError, Inspection};
 pub use model::{
-    parse_utc_timestamp, ArtifactRef, ChainMode, CheckpointInfo, FileEntry, Governance,
-    JournalInfo, Kind, LeafProof, Manifest, MerkleInfo, Producer, ProofsDocument, ARTIFACTS_PREFIX,
-    ATTESTATION_PATH, CHECKPOINT_MEDIA_TYPE, CHECKPOINT_NOTE_PATH, FORMAT_VERSION, FORMAT_VERSIONS,
-    FORMAT_VERSION_0_2, JOURNAL_MEDIA_TYPE, JOURNAL_PATH, MANIFEST_PATH, MERKLE_ALG,
-    MERKLE_ROOT_SUBJECT, PROOFS_MEDIA_TYPE, PROOFS_PATH,
+    bundle_id_from, parse_utc_timestamp, ArtifactRef, ChainMode, CheckpointInfo, FileEntry,
+    Governance, JournalInfo, Kind, LeafProof, Manifest, MerkleInfo, Producer, ProofsDocument,
+    ARTIFACTS_PREFIX, ATTESTATION_PATH, CHECKPOINT_MEDIA_TYPE, CHECKPOINT_NOTE_PATH,
+    FORMAT_VERSION, FORMAT_VERSIONS, FORMAT_VERSION_0_2, JOURNAL_MEDIA_TYPE, JOURNAL_PATH,
+    MANIFEST_PATH, MERKLE_ALG, MERKLE_ROOT_SUBJECT, PROOFS_MEDIA_TYPE, PROOFS_PATH,
 };
 pub use predicate::SlaOp;
 pub use verify::{

@@ -12,7 +12,9 @@
 
 use std::collections::BTreeSet;
 
-use clyra_evidence::bundle::{Bundle, BundleBuilder, BundleError, Governance, Kind, Producer};
+use clyra_evidence::bundle::{
+    bundle_id_from, Bundle, BundleBuilder, BundleError, Governance, Kind, Producer,
+};
 use clyra_evidence::digest::Digest;
 use clyra_evidence::keys::Signer;
 use clyra_evidence::merkle;
@@ -203,19 +205,10 @@ pub fn export(store: &mut dyn Store, opts: &ExportOptions<'_>) -> Result<Bundle,
         Selection::Run(run) => run.clone(),
         Selection::Range { .. } => format!("seq-{first}-{last}"),
     };
-    let bundle_id = opts.bundle_id.clone().unwrap_or_else(|| {
-        format!("{}-{tenant}-{run_id}", opts.kind.format())
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._:-".contains(c) {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .take(128)
-            .collect()
-    });
+    let bundle_id = opts
+        .bundle_id
+        .clone()
+        .unwrap_or_else(|| bundle_id_from(&format!("{}-{tenant}-{run_id}", opts.kind.format())));
     let governance = Governance {
         tenant: tenant.to_string(),
         environment: opts.environment.clone(),

@@ -210,19 +210,10 @@ pub fn build(args: BuildArgs, out: &Output) -> anyhow::Result<Exit> {
             .find_map(|e| e.get("run_id").and_then(Value::as_str).map(str::to_owned))
             .unwrap_or_else(|| format!("run-{stamp}"))
     });
-    let bundle_id = args.bundle_id.clone().unwrap_or_else(|| {
-        format!("{}-{run_id}", kind.format())
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._:-".contains(c) {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .take(128)
-            .collect()
-    });
+    let bundle_id = args
+        .bundle_id
+        .clone()
+        .unwrap_or_else(|| bundle::bundle_id_from(&format!("{}-{run_id}", kind.format())));
     let governance = Governance {
         tenant: args.tenant.clone(),
         environment: args.environment.clone(),

@@ -87,6 +87,27 @@ impl std::fmt::Display for Kind {
 }
 
 /// `manifest.json` (§4).
+/// A `bundle_id` made from free text: every character outside `[A-Za-z0-9._:-]` becomes `-`, cut
+/// to 128 characters, and `bundle` when nothing is left.
+pub fn bundle_id_from(text: &str) -> String {
+    let id: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._:-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(128)
+        .collect();
+    if id.is_empty() {
+        "bundle".to_owned()
+    } else {
+        id
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
@@ -373,6 +394,13 @@ mod tests {
         ] {
             assert!(parse_utc_timestamp(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn bundle_ids_from_free_text_fit_the_schema() {
+        assert_eq!(bundle_id_from("clyra-def-acme-dbt 2026/11"), "clyra-def-acme-dbt-2026-11");
+        assert_eq!(bundle_id_from(""), "bundle");
+        assert_eq!(bundle_id_from(&"é".repeat(300)).len(), 128);
     }
 
     #[test]
