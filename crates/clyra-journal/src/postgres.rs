@@ -12,8 +12,8 @@ use postgres::{Client, NoTls, Statement};
 
 use crate::entry::{BodyPolicy, ChainHead, NewEvent, RunHead, SealedEntry};
 use crate::store::{
-    append_in_tx, digest_from_slice, i64_from_u64, ts_from_ms, u64_from_i64, IdHit, Receipt, Store,
-    StoreError, StoredCheckpoint, StoredEntry, Tx,
+    append_in_tx, digest_from_slice, i64_from_u64, ts_from_ms, u64_from_i64, IdHit, Leaves,
+    Receipt, Store, StoreError, StoredCheckpoint, StoredEntry, Tx,
 };
 
 /// The schema used when the URL names none.
@@ -398,27 +398,9 @@ impl Store for PostgresStore {
     }
 
     fn leaves(&mut self, tenant: &str, size: u64) -> Result<Vec<Digest>, StoreError> {
-        let mut out: Vec<Digest> = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        let mut err = None;
-        self.scan(tenant, 0, size, &mut |e| {
-            if e.seq != out.len() as u64 {
-                err = Some(StoreError::Corrupt(format!(
-                    "tenant {tenant}: entry {} is missing",
-                    out.len()
-                )));
-                return Err(StoreError::Corrupt("gap".into()));
-            }
-            out.push(digest_from_slice(&e.leaf, "leaf")?);
-            Ok(())
-        })
-        .map_err(|e| err.take().unwrap_or(e))?;
-        if out.len() as u64 != size {
-            return Err(StoreError::Corrupt(format!(
-                "tenant {tenant}: {} entries stored, {size} expected",
-                out.len()
-            )));
-        }
-        Ok(out)
+        let mut leaves = Leaves::new(tenant, size);
+        self.scan(tenant, 0, size, &mut |e| leaves.push(e.seq, &e.leaf))?;
+        leaves.finish()
     }
 
     fn run_seqs(&mut self, tenant: &str, run: &str) -> Result<Vec<u64>, StoreError> {

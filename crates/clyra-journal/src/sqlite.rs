@@ -11,8 +11,8 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::entry::{BodyPolicy, ChainHead, NewEvent, RunHead, SealedEntry};
 use crate::store::{
-    append_in_tx, digest_from_slice, i64_from_u64, ts_from_ms, u64_from_i64, IdHit, Receipt, Store,
-    StoreError, StoredCheckpoint, StoredEntry, Tx,
+    append_in_tx, digest_from_slice, i64_from_u64, ts_from_ms, u64_from_i64, IdHit, Leaves,
+    Receipt, Store, StoreError, StoredCheckpoint, StoredEntry, Tx,
 };
 
 /// The database file inside the store directory.
@@ -414,24 +414,14 @@ impl Store for SqliteStore {
             "SELECT seq, leaf FROM clyra_entries WHERE tenant = ?1 AND seq < ?2 ORDER BY seq",
         )?;
         let mut rows = stmt.query(params![tenant, i64_from_u64(size)?])?;
-        let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        let mut leaves = Leaves::new(tenant, size);
         while let Some(row) = rows.next()? {
-            let seq = u64_from_i64(row.get(0)?, "seq")?;
-            if seq != out.len() as u64 {
-                return Err(StoreError::Corrupt(format!(
-                    "tenant {tenant}: entry {} is missing",
-                    out.len()
-                )));
-            }
-            out.push(digest_from_slice(&row.get::<_, Vec<u8>>(1)?, "leaf")?);
+            leaves.push(
+                u64_from_i64(row.get(0)?, "seq")?,
+                &row.get::<_, Vec<u8>>(1)?,
+            )?;
         }
-        if out.len() as u64 != size {
-            return Err(StoreError::Corrupt(format!(
-                "tenant {tenant}: {} entries stored, {size} expected",
-                out.len()
-            )));
-        }
-        Ok(out)
+        leaves.finish()
     }
 
     fn run_seqs(&mut self, tenant: &str, run: &str) -> Result<Vec<u64>, StoreError> {

@@ -299,6 +299,50 @@ pub(crate) fn append_in_tx(
     Ok(receipts)
 }
 
+/// Gathers the leaf hashes of entries `0..size` from rows read in `seq` order, and names a gap
+/// or a short read as corruption.
+pub(crate) struct Leaves<'a> {
+    tenant: &'a str,
+    size: u64,
+    out: Vec<Digest>,
+}
+
+impl<'a> Leaves<'a> {
+    pub(crate) fn new(tenant: &'a str, size: u64) -> Self {
+        Leaves {
+            tenant,
+            size,
+            out: Vec::with_capacity(usize::try_from(size).unwrap_or(0)),
+        }
+    }
+
+    /// Takes the next row's `seq` and stored leaf column.
+    pub(crate) fn push(&mut self, seq: u64, leaf: &[u8]) -> Result<(), StoreError> {
+        let expected = self.out.len() as u64;
+        if seq != expected {
+            return Err(StoreError::Corrupt(format!(
+                "tenant {}: entry {expected} is missing",
+                self.tenant
+            )));
+        }
+        self.out.push(digest_from_slice(leaf, "leaf")?);
+        Ok(())
+    }
+
+    /// The leaves, if there were exactly `size` of them.
+    pub(crate) fn finish(self) -> Result<Vec<Digest>, StoreError> {
+        if self.out.len() as u64 != self.size {
+            return Err(StoreError::Corrupt(format!(
+                "tenant {}: {} entries stored, {} expected",
+                self.tenant,
+                self.out.len(),
+                self.size
+            )));
+        }
+        Ok(self.out)
+    }
+}
+
 pub(crate) fn digest_from_slice(bytes: &[u8], what: &str) -> Result<Digest, StoreError> {
     let arr: [u8; 32] = bytes.try_into().map_err(|_| {
         StoreError::Corrupt(format!("{what} is {} bytes, expected 32", bytes.len()))

@@ -398,7 +398,10 @@ mod tests {
 
     #[test]
     fn bundle_ids_from_free_text_fit_the_schema() {
-        assert_eq!(bundle_id_from("clyra-def-acme-dbt 2026/11"), "clyra-def-acme-dbt-2026-11");
+        assert_eq!(
+            bundle_id_from("clyra-def-acme-dbt 2026/11"),
+            "clyra-def-acme-dbt-2026-11"
+        );
         assert_eq!(bundle_id_from(""), "bundle");
         assert_eq!(bundle_id_from(&"é".repeat(300)).len(), 128);
     }
