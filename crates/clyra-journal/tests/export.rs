@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[macro_use]
 mod support;
 
 use clyra_evidence::bundle::{verify_zip_bytes, Kind, VerifyOptions};
@@ -238,17 +239,6 @@ fn tampered_journal_without_checkpoint_is_not_exported(b: Backend) {
         ExportError::Inconsistent { seq, .. } => assert_eq!(seq, 4),
         other => panic!("{other}"),
     }
-}
-
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(super::Backend::sqlite()) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { super::$name(super::Backend::postgres()) } )*
-        }
-    };
 }
 
 both!(

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[macro_use]
 mod support;
 
 use clyra_evidence::digest::Digest;
@@ -368,17 +369,6 @@ fn rewriting_the_whole_chain_is_caught_by_a_checkpoint(b: Backend) {
     };
     assert_eq!(broken.seq, 3, "{broken}");
     assert!(broken.reason.contains("checkpoint at size 4"), "{broken}");
-}
-
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(super::Backend::sqlite()) } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { super::$name(super::Backend::postgres()) } )*
-        }
-    };
 }
 
 both!(

@@ -3,6 +3,19 @@
 
 #![allow(dead_code)]
 
+/// Turns each `fn name(b: Backend)` into two tests, `sqlite::name` and `postgres::name`: the
+/// same suite for both stores.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(super::Backend::sqlite()) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(super::Backend::postgres()) } )*
+        }
+    };
+}
+
 use std::path::PathBuf;
 
 use clyra_journal::store::Store;
