@@ -1,0 +1,14 @@
+//! Clyra's policy engine.
+//!
+//! One policy file (version 4, YAML or JSON, defined by
+//! `spec/policy/schemas/policy_v4.schema.json` and described in `spec/policy/README.md`) says what
+//! Clyra allows, repairs, blocks, or holds for a human. This crate:
+//!
+//! - mirrors the schema in Rust types ([`model`]), every struct with `deny_unknown_fields`;
+//!
+//! Layering (docs `ARCHITECTURE.md`): the policy layer knows the evidence kernel and the journal
+//! (approval state and decisions persist there); it knows nothing about HTTP.
+
+pub mod model;
+
+pub use model::Policy;
