@@ -24,5 +24,7 @@ scripts/chromium.sh
 step "both verifiers: golden vectors, journal exports (SQLite and Postgres), mutants"
 cargo build --locked -q -p clyra-cli
 scripts/cross-verify.sh
+step "verify-bundle GitHub Action (verify.sh with both verifiers)"
+scripts/test-action.sh
 step "fuzz smoke"
 scripts/fuzz.sh smoke
