@@ -81,16 +81,35 @@ drop.addEventListener("drop", async (e) => {
   e.stopPropagation();
   drop.classList.remove("over");
   inputError.textContent = "";
-  const files = [...(e.dataTransfer?.files ?? [])];
-  const ignored: string[] = [];
+  const dt = e.dataTransfer;
+  if (!dt) return;
+  // Read the drop's items and files now: the DataTransfer empties once the event has been handled.
+  const files = [...dt.files];
+  // A dropped directory arrives as a File that cannot be read: name it instead.
+  const dirs = new Set<string>();
+  for (const it of [...dt.items]) {
+    const entry = it.webkitGetAsEntry?.();
+    if (entry?.isDirectory) dirs.add(entry.name);
+  }
+  const problems: string[] = [];
   for (const f of files) {
-    const k = await kindOf(f);
+    if (dirs.has(f.name)) {
+      problems.push(`${f.name} is a directory: this page takes ZIP bundles only; verify a directory with the command line`);
+      continue;
+    }
+    let k: "bundle" | "trust" | null = null;
+    try {
+      k = await kindOf(f);
+    } catch {
+      problems.push(`${f.name} cannot be read`);
+      continue;
+    }
     if (k === "bundle") bundleFile = f;
     else if (k === "trust") trustFile = f;
-    else ignored.push(f.name);
+    else problems.push(`${f.name} is not a .zip bundle or a .json trust file`);
   }
-  if (files.length === 0) inputError.textContent = "Nothing to read in the drop: a browser cannot read a directory; drop a .zip bundle.";
-  else if (ignored.length) inputError.textContent = `Not a .zip bundle or a .json trust file: ${ignored.join(", ")}`;
+  if (files.length === 0) problems.push("nothing to read in the drop");
+  inputError.textContent = problems.join("; ");
   showChosen();
 });
 
