@@ -18,8 +18,13 @@ step "doc tests"
 cargo test --locked --workspace --doc
 step "TypeScript verifier (verifier/ts)"
 (cd verifier/ts && npm ci --no-audit --no-fund --loglevel=error && npm test)
+step "TypeScript verifier's offline page in headless Chromium"
+scripts/chromium.sh
+(cd verifier/ts && node --test test-web/) # npm test just built dist/web/clyra-verify.html
 step "both verifiers: golden vectors, journal exports (SQLite and Postgres), mutants"
 cargo build --locked -q -p clyra-cli
 scripts/cross-verify.sh
+step "verify-bundle GitHub Action (verify.sh with both verifiers)"
+scripts/test-action.sh
 step "fuzz smoke"
 scripts/fuzz.sh smoke

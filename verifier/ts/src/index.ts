@@ -8,3 +8,4 @@ export { parseSignedNote, parseCheckpointBody, ed25519NoteKeyId } from "./note.j
 export { parseTime } from "./time.js";
 export { unsafePathReason } from "./paths.js";
 export type { Finding, Report, Code } from "./report.js";
+export { inspectBundle, digestHex, type BundleContents, type EntryInfo, type SignatureInfo, type CheckpointInfo } from "./inspect.js";
