@@ -693,7 +693,7 @@ impl Approvals {
         if receipt.duplicate {
             return Err(duplicate());
         }
-        self.settle(tenant, approval_id, now)
+        self.settle(tenant, approval_id, approver, now)
     }
 
     /// After an approval: grant when enough are counted (once, whoever gets there first).
@@ -701,6 +701,7 @@ impl Approvals {
         &mut self,
         tenant: &str,
         approval_id: &str,
+        approver: &str,
         now: Timestamp,
     ) -> Result<Outcome, ApprovalError> {
         let view = self.current(tenant, approval_id, now)?;
@@ -750,7 +751,7 @@ impl Approvals {
             approval_id,
             kinds::GRANTED,
             "granted",
-            None,
+            Some(approver),
             &body,
             now,
         )?;
