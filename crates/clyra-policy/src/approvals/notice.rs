@@ -181,6 +181,14 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Untrusted headers never panic and never verify without the secret.
+        #[test]
+        fn arbitrary_headers_are_refused(header in "[tv1=,0-9a-f ]{0,120}", body in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            proptest::prop_assert!(verify_signature(b"secret", &header, &body, 0, u64::MAX).is_err());
+        }
+    }
+
     #[test]
     fn known_vector() {
         // HMAC-SHA256(key "key", "1.{}") computed independently (Python hmac module).

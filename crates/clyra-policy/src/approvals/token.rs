@@ -207,6 +207,18 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Untrusted token text never panics and never opens without the key's signature.
+        #[test]
+        fn arbitrary_tokens_are_refused(text in "clyra-rt1\\.[A-Za-z0-9_=.-]{0,200}", raw in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let key = PrivateKey::generate(Algorithm::Ed25519).unwrap();
+            let trusted = vec![key.public_key().clone()];
+            proptest::prop_assert!(open(&text, &trusted).is_err());
+            let lossy = String::from_utf8_lossy(&raw);
+            proptest::prop_assert!(open(&lossy, &trusted).is_err());
+        }
+    }
+
     #[test]
     fn signed_but_not_canonical_or_unknown_members_is_malformed() {
         let key = PrivateKey::generate(Algorithm::Ed25519).unwrap();
