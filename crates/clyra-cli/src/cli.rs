@@ -74,6 +74,10 @@ Example:\n  clyra verify-envelope run.dsse.json --trust trust.json --subject mod
     #[command(subcommand)]
     Journal(crate::command::journal::JournalCommand),
 
+    /// Human approvals: checkpoints, the two-person rule and single-use resume tokens.
+    #[command(subcommand)]
+    Approvals(crate::command::approvals::ApprovalsCommand),
+
     /// Verify an evidence bundle offline (exit 2 if it does not verify).
     #[command(
         after_help = "Recomputes every digest, the Merkle roots, every chain link, the signed \

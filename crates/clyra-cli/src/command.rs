@@ -1,5 +1,6 @@
 //! One module per command; each returns the exit code it wants.
 
+pub mod approvals;
 pub mod bundle;
 mod canon;
 mod demo;
@@ -26,6 +27,7 @@ pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
         Command::Bundle(BundleCommand::Build(args)) => bundle::build(args, out),
         Command::Bundle(BundleCommand::Export(args)) => bundle::export(args, out),
         Command::Journal(cmd) => journal::run(cmd, out),
+        Command::Approvals(cmd) => approvals::run(cmd, out),
         Command::Recorder(RecorderCommand::Serve(args)) => recorder::serve(args, out),
         Command::Record(args) => recorder::record(args, out),
     }

@@ -414,6 +414,52 @@ impl Store for PostgresStore {
         rows.iter().map(|r| u64_from_i64(r.get(0), "seq")).collect()
     }
 
+    fn scan_run(
+        &mut self,
+        tenant: &str,
+        run: &str,
+        f: &mut dyn FnMut(StoredEntry) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let s = self.schema.clone();
+        // In batches, like `scan`: a run can be long.
+        let mut tx = self.client.transaction()?;
+        let stmt = tx.prepare(&format!(
+            "SELECT seq, entry, hash, leaf FROM {s}.clyra_entries WHERE tenant = $1 AND run = $2 ORDER BY seq"
+        ))?;
+        let portal = tx.bind(&stmt, &[&tenant, &run])?;
+        loop {
+            let rows = tx.query_portal(&portal, 4096)?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in rows {
+                f(StoredEntry {
+                    seq: u64_from_i64(r.get(0), "seq")?,
+                    canonical: r.get(1),
+                    hash: r.get(2),
+                    leaf: r.get(3),
+                })?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn runs(&mut self, tenant: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let s = &self.schema;
+        // starts_with compares code points whatever the database collation is; sorting happens
+        // here, by bytes, for the same reason.
+        let rows = self.client.query(
+            &format!(
+                "SELECT run FROM {s}.clyra_run_heads WHERE tenant = $1 AND starts_with(run, $2)"
+            ),
+            &[&tenant, &prefix],
+        )?;
+        let mut out: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+
     fn seq_range(
         &mut self,
         tenant: &str,

@@ -432,6 +432,38 @@ impl Store for SqliteStore {
         rows.map(|r| u64_from_i64(r?, "seq")).collect()
     }
 
+    fn scan_run(
+        &mut self,
+        tenant: &str,
+        run: &str,
+        f: &mut dyn FnMut(StoredEntry) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, entry, hash, leaf FROM clyra_entries WHERE tenant = ?1 AND run = ?2 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([tenant, run])?;
+        while let Some(row) = rows.next()? {
+            f(StoredEntry {
+                seq: u64_from_i64(row.get(0)?, "seq")?,
+                canonical: row.get(1)?,
+                hash: row.get(2)?,
+                leaf: row.get(3)?,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn runs(&mut self, tenant: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        // substr and length count characters on both sides, so this is an exact prefix test.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT run FROM clyra_run_heads WHERE tenant = ?1 AND substr(run, 1, length(?2)) = ?2",
+        )?;
+        let rows = stmt.query_map([tenant, prefix], |r| r.get::<_, String>(0))?;
+        let mut out: Vec<String> = rows.collect::<Result<_, _>>()?;
+        out.sort_unstable();
+        Ok(out)
+    }
+
     fn seq_range(
         &mut self,
         tenant: &str,

@@ -125,6 +125,39 @@ pub trait Store: Send {
     /// The `seq` of every entry of `run`, in order.
     fn run_seqs(&mut self, tenant: &str, run: &str) -> Result<Vec<u64>, StoreError>;
 
+    /// Calls `f` with the stored rows of one run of `tenant`, in `seq` order (nothing for a run
+    /// that does not exist). The backends answer with one indexed query; this default reads the
+    /// entries one by one.
+    fn scan_run(
+        &mut self,
+        tenant: &str,
+        run: &str,
+        f: &mut dyn FnMut(StoredEntry) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for seq in self.run_seqs(tenant, run)? {
+            self.scan(tenant, seq, seq.saturating_add(1), f)?;
+        }
+        Ok(())
+    }
+
+    /// The names of `tenant`'s runs that start with `prefix` (all runs for `""`), sorted by
+    /// their bytes. The backends read the run heads, one row per run; this default walks the
+    /// whole chain.
+    fn runs(&mut self, tenant: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut out = std::collections::BTreeSet::new();
+        self.scan(tenant, 0, u64::MAX, &mut |e| {
+            let entry: serde_json::Value = serde_json::from_slice(&e.canonical)
+                .map_err(|err| StoreError::Corrupt(format!("entry {}: {err}", e.seq)))?;
+            if let Some(run) = entry.get("run").and_then(serde_json::Value::as_str) {
+                if run.starts_with(prefix) {
+                    out.insert(run.to_string());
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out.into_iter().collect())
+    }
+
     /// The first and last `seq` whose `recorded_at` is in `[from, to)`, if any.
     fn seq_range(
         &mut self,

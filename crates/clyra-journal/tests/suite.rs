@@ -112,6 +112,128 @@ fn runs_are_chained_inside_the_tenant(b: Backend) {
     assert!(verify_tenant(s.as_mut(), "acme", None).unwrap().is_ok());
 }
 
+fn runs_are_scanned_by_name_and_listed_by_prefix(b: Backend) {
+    let mut s = b.open();
+    let batch = vec![
+        in_run("acme", "approval:a1", 0),
+        in_run("acme", "approval:a2", 0),
+        ev("acme", "x", json!(0)),
+        in_run("acme", "approval:a1", 1),
+        in_run("acme", "dbt-1", 0),
+        in_run("globex", "approval:a1", 9),
+        // `%` and `_` are literal here, not patterns.
+        in_run("acme", "approvals_%", 0),
+    ];
+    s.append(&batch, &BodyPolicy::Full).unwrap();
+    let mut seen = Vec::new();
+    s.scan_run("acme", "approval:a1", &mut |e| {
+        let v: Value = serde_json::from_slice(&e.canonical).unwrap();
+        assert_eq!(v["run"], "approval:a1");
+        assert_eq!(v["tenant"], "acme");
+        seen.push((e.seq, v["body"]["n"].as_u64().unwrap()));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, vec![(0, 0), (3, 1)]);
+    let mut none = 0;
+    s.scan_run("acme", "approval:a", &mut |_| {
+        none += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(none, 0, "scan_run matches the whole name, not a prefix");
+    assert_eq!(
+        s.runs("acme", "approval:").unwrap(),
+        vec!["approval:a1".to_string(), "approval:a2".to_string()]
+    );
+    assert_eq!(s.runs("acme", "approvals_").unwrap(), vec!["approvals_%"]);
+    assert_eq!(s.runs("acme", "approval_").unwrap(), Vec::<String>::new());
+    assert_eq!(s.runs("acme", "").unwrap().len(), 4);
+    assert_eq!(s.runs("globex", "approval:").unwrap(), vec!["approval:a1"]);
+    assert!(s.runs("nobody", "").unwrap().is_empty());
+    // The trait's default methods (for other backends) give the same answers.
+    let mut d = DefaultsOnly(s);
+    let mut seqs = Vec::new();
+    d.scan_run("acme", "approval:a1", &mut |e| {
+        seqs.push(e.seq);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seqs, vec![0, 3]);
+    assert_eq!(
+        d.runs("acme", "approval:").unwrap(),
+        vec!["approval:a1".to_string(), "approval:a2".to_string()]
+    );
+    assert_eq!(d.runs("acme", "").unwrap().len(), 4);
+}
+
+/// A store that forwards the required methods and keeps the trait's default ones.
+struct DefaultsOnly(Box<dyn Store>);
+
+impl Store for DefaultsOnly {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    fn append(
+        &mut self,
+        events: &[NewEvent],
+        policy: &BodyPolicy,
+    ) -> Result<Vec<clyra_journal::Receipt>, clyra_journal::StoreError> {
+        self.0.append(events, policy)
+    }
+    fn head(
+        &mut self,
+        tenant: &str,
+    ) -> Result<clyra_journal::ChainHead, clyra_journal::StoreError> {
+        self.0.head(tenant)
+    }
+    fn tenants(&mut self) -> Result<Vec<String>, clyra_journal::StoreError> {
+        self.0.tenants()
+    }
+    fn scan(
+        &mut self,
+        tenant: &str,
+        from: u64,
+        to: u64,
+        f: &mut dyn FnMut(
+            clyra_journal::store::StoredEntry,
+        ) -> Result<(), clyra_journal::StoreError>,
+    ) -> Result<(), clyra_journal::StoreError> {
+        self.0.scan(tenant, from, to, f)
+    }
+    fn leaves(
+        &mut self,
+        tenant: &str,
+        size: u64,
+    ) -> Result<Vec<Digest>, clyra_journal::StoreError> {
+        self.0.leaves(tenant, size)
+    }
+    fn run_seqs(&mut self, tenant: &str, run: &str) -> Result<Vec<u64>, clyra_journal::StoreError> {
+        self.0.run_seqs(tenant, run)
+    }
+    fn seq_range(
+        &mut self,
+        tenant: &str,
+        from: jiff::Timestamp,
+        to: jiff::Timestamp,
+    ) -> Result<Option<(u64, u64)>, clyra_journal::StoreError> {
+        self.0.seq_range(tenant, from, to)
+    }
+    fn put_checkpoint(
+        &mut self,
+        tenant: &str,
+        cp: &clyra_journal::store::StoredCheckpoint,
+    ) -> Result<(), clyra_journal::StoreError> {
+        self.0.put_checkpoint(tenant, cp)
+    }
+    fn checkpoints(
+        &mut self,
+        tenant: &str,
+    ) -> Result<Vec<clyra_journal::store::StoredCheckpoint>, clyra_journal::StoreError> {
+        self.0.checkpoints(tenant)
+    }
+}
+
 fn ids_make_appends_idempotent(b: Backend) {
     let mut s = b.open();
     let mut e = ev("acme", "k", json!({"v": 1}));
@@ -375,6 +497,7 @@ both!(
     appends_link_and_verify,
     tenants_have_separate_chains,
     runs_are_chained_inside_the_tenant,
+    runs_are_scanned_by_name_and_listed_by_prefix,
     ids_make_appends_idempotent,
     a_bad_event_writes_nothing,
     concurrent_writers_never_fork,

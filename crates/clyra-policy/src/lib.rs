@@ -5,10 +5,13 @@
 //! Clyra allows, repairs, blocks, or holds for a human. This crate:
 //!
 //! - mirrors the schema in Rust types ([`model`]), every struct with `deny_unknown_fields`;
+//! - runs approvals ([`approvals`]): human-in-the-loop checkpoints, the two-person rule and
+//!   single-use resume tokens bound to the exact payload, with all state in the journal;
 //!
 //! Layering (docs `ARCHITECTURE.md`): the policy layer knows the evidence kernel and the journal
 //! (approval state and decisions persist there); it knows nothing about HTTP.
 
+pub mod approvals;
 pub mod model;
 
 pub use model::Policy;
