@@ -12,3 +12,4 @@
 pub mod model;
 
 pub use model::Policy;
+pub mod decide;
