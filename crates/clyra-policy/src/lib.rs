@@ -5,6 +5,8 @@
 //! Clyra allows, repairs, blocks, or holds for a human. This crate:
 //!
 //! - mirrors the schema in Rust types ([`model`]), every struct with `deny_unknown_fields`;
+//! - decides about actions ([`decide`]): built-in checks, rules with CEL conditions, shadow mode,
+//!   obligations, and explanations of why each rule did or did not apply;
 //!
 //! Layering (docs `ARCHITECTURE.md`): the policy layer knows the evidence kernel and the journal
 //! (approval state and decisions persist there); it knows nothing about HTTP.

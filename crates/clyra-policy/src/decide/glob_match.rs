@@ -312,4 +312,42 @@ mod tests {
             assert_eq!(m(p, t), general, "{p} vs {t}");
         }
     }
+
+    /// A deliberately naive reference: backtracking over the spec's wording.
+    fn reference(p: &[char], t: &[char]) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some('*') if p.get(1) == Some(&'*') => {
+                let rest = &p[2..];
+                (0..=t.len()).any(|i| reference(rest, &t[i..]))
+            }
+            Some('*') => {
+                let rest = &p[1..];
+                (0..=t.len())
+                    .take_while(|&i| i == 0 || t[i - 1] != '/')
+                    .any(|i| reference(rest, &t[i..]))
+            }
+            Some('?') => !t.is_empty() && reference(&p[1..], &t[1..]),
+            Some(c) => t.first() == Some(c) && reference(&p[1..], &t[1..]),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn agrees_with_a_naive_reference(
+            p in "[ab/*?]{1,8}",
+            t in "[ab/]{0,10}",
+        ) {
+            let pc: Vec<char> = p.chars().collect();
+            let tc: Vec<char> = t.chars().collect();
+            proptest::prop_assert_eq!(m(&p, &t), reference(&pc, &tc), "pattern {:?} text {:?}", p, t);
+        }
+
+        #[test]
+        fn never_panics(p in "\\PC{0,12}", t in "\\PC{0,12}") {
+            if let Ok(g) = Glob::new(&p) {
+                let _ = g.matches(&t);
+            }
+        }
+    }
 }
