@@ -200,6 +200,40 @@ fn explain_tells_why_and_exits_0_whatever_the_verdict() {
 }
 
 #[test]
+fn explain_shows_the_repaired_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let action = write(
+        &dir,
+        "crm.json",
+        &json!({"kind": "tool.call", "tenant": "acme", "actor": "user:bob@acme.example", "tool": "crm.update",
+                "payload": {"contact": "c-17", "card_number": "4111111111111111"}}),
+    );
+    clyra()
+        .args(["policy", "explain"])
+        .arg(example("guard.json"))
+        .arg(&action)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("decision repair"))
+        .stdout(predicate::str::contains(
+            "repaired payload: {\"card_number\":\"[redacted]\",\"contact\":\"c-17\"}",
+        ));
+    let out = clyra()
+        .args(["--format", "json", "policy", "explain"])
+        .arg(example("guard.json"))
+        .arg(&action)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(
+        json_of(&out)["repaired_payload"],
+        json!({"contact": "c-17", "card_number": "[redacted]"})
+    );
+}
+
+#[test]
 fn explain_json_and_stdin() {
     let action = std::fs::read(example("mass-delete.json")).unwrap();
     let out = clyra()

@@ -31,6 +31,7 @@ mod cel_vars;
 pub mod decision;
 pub mod explain;
 mod glob_match;
+pub mod patch;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -44,6 +45,7 @@ pub use action::{
 };
 pub use decision::{Decision, Finding, Obligation, Source};
 pub use explain::Explanation;
+pub use patch::{apply_patch, PatchError};
 
 use crate::model::{self, Mode, PatchOp, Policy, Verdict};
 use explain::{CheckTrace, NoMatch, RateLimitTrace, RuleOutcome, RuleTrace, Trace};

@@ -115,8 +115,34 @@ pub fn explain(a: ExplainArgs, out: &Output) -> anyhow::Result<Exit> {
         None => jiff::Timestamp::now(),
     };
     let x = engine.explain_at(&action, Some(now));
-    out.emit(&x, || render_explanation(&policy, &action, &x));
+    let repaired = repaired_payload(&action, &x.decision);
+    let mut doc = serde_json::to_value(&x)?;
+    if let Some(r) = &repaired {
+        doc["repaired_payload"] = r.clone();
+    }
+    out.emit(&doc, || {
+        let mut s = render_explanation(&policy, &action, &x);
+        if let Some(r) = &repaired {
+            let _ = writeln!(s, "  repaired payload: {r}");
+        }
+        s
+    });
     Ok(Exit::Ok)
+}
+
+/// The payload after the enforced repairs, when there are any (or the error applying them).
+fn repaired_payload(action: &Action, d: &Decision) -> Option<Value> {
+    let has_repairs = d
+        .enforced_obligations()
+        .any(|o| matches!(o, Obligation::Repair { .. }));
+    if !has_repairs {
+        return None;
+    }
+    let payload = action.payload().cloned().unwrap_or(Value::Null);
+    Some(match d.apply_repairs(&payload) {
+        Ok(v) => v,
+        Err(e) => json!({ "error": e.to_string() }),
+    })
 }
 
 fn render_explanation(policy: &Policy, action: &Action, x: &Explanation) -> String {

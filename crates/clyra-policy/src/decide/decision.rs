@@ -40,6 +40,21 @@ impl Decision {
         matches!(self.verdict, Verdict::Allow | Verdict::Repair)
     }
 
+    /// The payload after the enforced repairs, applied in rule order (RFC 6902). Shadowed
+    /// repairs are not applied. `payload` is returned unchanged when there are none.
+    pub fn apply_repairs(
+        &self,
+        payload: &serde_json::Value,
+    ) -> Result<serde_json::Value, super::PatchError> {
+        let mut out = payload.clone();
+        for o in self.enforced_obligations() {
+            if let Obligation::Repair { patch, .. } = o {
+                out = super::apply_patch(&out, patch)?;
+            }
+        }
+        Ok(out)
+    }
+
     /// The obligations the caller must act on: those whose mode is `enforce`.
     pub fn enforced_obligations(&self) -> impl Iterator<Item = &Obligation> {
         self.obligations

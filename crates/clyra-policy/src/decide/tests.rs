@@ -748,6 +748,12 @@ fn repair_patches_in_rule_order_with_their_modes() {
         ]
     );
     assert_eq!(d.enforced_obligations().count(), 1);
+    // Only the enforced repair is applied.
+    assert_eq!(
+        d.apply_repairs(&json!({"ssn": "1", "debug": true}))
+            .unwrap(),
+        json!({"ssn": "***", "debug": true})
+    );
     let json = serde_json::to_value(&d.obligations[0]).unwrap();
     assert_eq!(
         json,
