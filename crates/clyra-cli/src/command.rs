@@ -7,6 +7,8 @@ mod demo;
 pub mod journal;
 mod keys;
 mod merkle;
+pub mod policy;
+pub mod policy_eval;
 pub mod recorder;
 pub mod sign;
 pub mod verify_envelope;
@@ -30,6 +32,7 @@ pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
         Command::Approvals(cmd) => approvals::run(cmd, out),
         Command::Recorder(RecorderCommand::Serve(args)) => recorder::serve(args, out),
         Command::Record(args) => recorder::record(args, out),
+        Command::Policy(cmd) => policy::run(cmd, out),
     }
 }
 
