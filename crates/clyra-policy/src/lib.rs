@@ -5,10 +5,22 @@
 //! Clyra allows, repairs, blocks, or holds for a human. This crate:
 //!
 //! - mirrors the schema in Rust types ([`model`]), every struct with `deny_unknown_fields`;
+//! - loads a policy file with located errors ([`load`]: YAML 1.2 core schema or JSON, version 3
+//!   mapped to version 4, schema validation, every error at once) and lints it ([`lint`]);
+//! - computes the policy hash ([`hash`]) and matches globs ([`glob`]);
 //!
 //! Layering (docs `ARCHITECTURE.md`): the policy layer knows the evidence kernel and the journal
 //! (approval state and decisions persist there); it knows nothing about HTTP.
 
+pub mod diagnostic;
+pub mod glob;
+pub mod hash;
+pub mod lint;
+pub mod load;
 pub mod model;
 
+pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity};
+pub use hash::PolicyHash;
+pub use lint::{lint_file, lint_str};
+pub use load::{load_file, load_str, LoadedPolicy, SourceMap};
 pub use model::Policy;
