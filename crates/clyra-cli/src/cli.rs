@@ -106,6 +106,10 @@ clyra record --endpoint http://127.0.0.1:8787 --tenant acme --key-id k1 \\\n    
     )]
     Record(crate::command::recorder::RecordArgs),
 
+    /// Policy files: lint them, print their hash.
+    #[command(subcommand)]
+    Policy(crate::command::policy::PolicyCommand),
+
     /// Run the demo: record a small scenario, sign it, verify it (offline, in seconds).
     #[command(
         after_help = "Creates DIR (default ./clyra-demo) with a signing key, a trust file, a \

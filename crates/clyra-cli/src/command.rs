@@ -6,6 +6,7 @@ mod demo;
 pub mod journal;
 mod keys;
 mod merkle;
+pub mod policy;
 pub mod recorder;
 pub mod sign;
 pub mod verify_envelope;
@@ -28,6 +29,7 @@ pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
         Command::Journal(cmd) => journal::run(cmd, out),
         Command::Recorder(RecorderCommand::Serve(args)) => recorder::serve(args, out),
         Command::Record(args) => recorder::record(args, out),
+        Command::Policy(cmd) => policy::run(cmd, out),
     }
 }
 
