@@ -13,6 +13,8 @@
 //! (approval state and decisions persist there); it knows nothing about HTTP.
 
 pub mod diagnostic;
+#[doc(hidden)]
+pub mod fuzz_hooks;
 pub mod glob;
 pub mod hash;
 pub mod lint;

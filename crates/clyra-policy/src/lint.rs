@@ -15,7 +15,7 @@
 //! | `P_CEL_COMPILE` | error | a `when` that is not CEL |
 //! | `P_CEL_VARIABLE` | error | a `when` naming a variable the decision context does not have ([`CEL_VARIABLES`]) |
 //! | `P_THRESHOLD_RANGE` | error / warning | `approval_above >= max_records` (error); detector threshold 0, burst above 10 × limit, loop-breaker similarity below 0.5 (warnings) |
-//! | `P_MISSING_CHECKPOINT` | error | `require_approval` (rule, detector, warehouse guard, activation) without a checkpoint |
+//! | `P_MISSING_CHECKPOINT` | error / warning | a `require_approval` rule without a checkpoint (error); a detector, warehouse guard or activation entry that requests approval without one (warning: its requests name no approvers) |
 //! | `P_UNKNOWN_CHECKPOINT` | error | a checkpoint id not in `approvals.checkpoints` |
 //! | `P_CHECKPOINT_IGNORED` | warning | a checkpoint where no approval is ever requested |
 //! | `P_PATCH_WITHOUT_REPAIR` | error | a `patch` on a rule whose verdict is not `repair` |
@@ -736,14 +736,16 @@ it matches, unconditionally",
                 }
                 match (d.action, &d.checkpoint) {
                     (Some(Verdict::RequireApproval), None) => {
-                        self.error(
+                        self.warning(
                             Code::MissingCheckpoint,
                             &format!("{p}/action"),
                             format!(
-                                "detector {} requires approval but names no `checkpoint`",
+                                "detector {} requires approval but names no `checkpoint`: its \
+requests name no approvers",
                                 quote(name)
                             ),
-                        );
+                        )
+                        .suggestion = Some("add `checkpoint: <id>` to the detector".into());
                     }
                     (Some(Verdict::RequireApproval), Some(cp)) => {
                         self.checkpoint_ref(&format!("{p}/checkpoint"), cp);
@@ -825,11 +827,11 @@ it matches, unconditionally",
                     );
                 }
                 None if thresholds => {
-                    self.error(
+                    self.warning(
                         Code::MissingCheckpoint,
                         g,
                         "mass operations above `max_rows_affected` / `max_percent_affected` \
-require approval, but the warehouse guard names no `checkpoint`"
+require approval, but the warehouse guard names no `checkpoint`: its requests name no approvers"
                             .into(),
                     )
                     .suggestion = Some("add `checkpoint: <id>` to `warehouse_guard`".into());
@@ -857,13 +859,14 @@ every sync that would need approval is blocked first, so approval can never trig
             match (&a.approval_above, &a.checkpoint) {
                 (Some(_), Some(cp)) => self.checkpoint_ref(&format!("{p}/checkpoint"), cp),
                 (Some(_), None) => {
-                    self.error(
+                    self.warning(
                         Code::MissingCheckpoint,
                         &format!("{p}/approval_above"),
                         "syncs above `approval_above` require approval, but this entry names no \
-`checkpoint`"
+`checkpoint`: its requests name no approvers"
                             .into(),
-                    );
+                    )
+                    .suggestion = Some("add `checkpoint: <id>` to this entry".into());
                 }
                 (None, Some(_)) => {
                     self.warning(

@@ -168,6 +168,33 @@ pub(crate) fn push_token(pointer: &mut String, token: &str) {
     }
 }
 
+/// A policy file read and mapped to version 4, before schema validation and lint: what the
+/// policy hash covers, with the place of every value.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// The normalized JSON value.
+    pub value: Value,
+    /// Where each value and key was written.
+    pub source: SourceMap,
+    /// Version-mapping warnings.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Reads a policy document (stages 1 to 3: size, UTF-8, YAML/JSON, version mapping) without
+/// validating it. Most callers want [`load_bytes`].
+pub fn parse_bytes(name: &str, bytes: &[u8]) -> Result<Document, Diagnostics> {
+    match read_document(name, bytes) {
+        (diagnostics, Some((value, source))) if !diagnostics.iter().any(Diagnostic::is_error) => {
+            Ok(Document {
+                value,
+                source,
+                warnings: diagnostics,
+            })
+        }
+        (diagnostics, _) => Err(Diagnostics::new(diagnostics)),
+    }
+}
+
 /// Loads a policy file (YAML or JSON).
 pub fn load_file(path: impl AsRef<Path>) -> Result<LoadedPolicy, Diagnostics> {
     let path = path.as_ref();
