@@ -3,8 +3,9 @@
 //! The stages, each reporting located [`Diagnostic`]s:
 //!
 //! 1. **Read**: at most [`MAX_POLICY_BYTES`], UTF-8 (a leading byte-order mark is skipped).
-//! 2. **Parse** (YAML 1.2 core schema, JSON as its subset) into a JSON value and a [`SourceMap`]
-//!    from JSON pointer to line and column, refusing what spec/policy/README.md §1 refuses.
+//! 2. **Parse** (YAML 1.2 core schema; JSON for `*.json` files and text that parses as JSON, so
+//!    that JSON's surrogate-pair escapes work) into a JSON value and a [`SourceMap`] from JSON
+//!    pointer to line and column, refusing what spec/policy/README.md §1 refuses.
 //! 3. **Version**: `4` as is, `3` mapped to version 4 with a warning per renamed field (§6), any
 //!    other an error listing [`SUPPORTED_VERSIONS`].
 //! 4. **Schema**: `spec/policy/schemas/policy_v4.schema.json`, every error.
@@ -15,6 +16,7 @@
 //! back in [`LoadedPolicy::warnings`]. [`crate::lint::lint_file`] runs the same stages and returns
 //! everything instead.
 
+mod json;
 mod schema;
 mod v3;
 mod yaml;
@@ -330,7 +332,7 @@ pub(crate) fn read_document(
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let (mut value, mut map) = match yaml::parse(name, text) {
+    let (mut value, mut map) = match parse_text(name, text) {
         Ok(x) => x,
         Err(errors) => return (errors, None),
     };
@@ -365,6 +367,23 @@ to {CURRENT_VERSION})",
         }
     }
     (diagnostics, Some((value, map)))
+}
+
+/// JSON for `*.json` files and for text that parses as JSON, YAML otherwise.
+fn parse_text(name: &str, text: &str) -> Result<(Value, SourceMap), Vec<Diagnostic>> {
+    let named_json = name
+        .rsplit('.')
+        .next()
+        .is_some_and(|ext| name.contains('.') && ext.eq_ignore_ascii_case("json"));
+    if named_json {
+        return json::parse(name, text);
+    }
+    if text.trim_start().starts_with(['{', '[']) {
+        if let Ok(parsed) = json::parse(name, text) {
+            return Ok(parsed);
+        }
+    }
+    yaml::parse(name, text)
 }
 
 /// Visits every value of `value` with the `$defs` names the schema describes it by (`glob`,

@@ -159,6 +159,23 @@ fn json_string(s: &str) -> String {
     serde_json::to_string(s).unwrap()
 }
 
+/// JSON as Python's `json.dumps` writes it by default: everything beyond ASCII as `\uXXXX`,
+/// surrogate pairs beyond the Basic Multilingual Plane.
+fn ascii_json(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{u:04x}");
+            }
+        }
+    }
+    out
+}
+
 fn number(n: &serde_json::Number) -> String {
     match n.as_f64() {
         Some(f) if n.is_f64() => format!("{f:?}"),
@@ -321,6 +338,9 @@ fn renderings(v: &Value, seed: u64) -> Vec<(String, String)> {
         render_json(v, seed.wrapping_add(indent as u64), indent, 0, &mut s);
         out.push((format!("json indent {indent}"), s));
     }
+    let mut s = String::new();
+    render_json(v, seed, 1, 0, &mut s);
+    out.push(("json, ASCII only".to_owned(), ascii_json(&s)));
     for (indent, flow_from) in [(2, 99), (4, 2), (2, 1), (3, 3)] {
         let mut s = String::from("# A generated policy.\n---\n");
         render_yaml(
@@ -368,7 +388,8 @@ proptest! {
     fn layout_does_not_change_the_hash(p in policy(), seed in any::<u64>()) {
         let expected = PolicyHash::of_value(&p).unwrap();
         for (how, text) in renderings(&p, seed) {
-            let loaded = match clyra_policy::load_str("gen", &text) {
+            let name = if how.starts_with("json") { "gen.json" } else { "gen.yaml" };
+            let loaded = match clyra_policy::load_str(name, &text) {
                 Ok(l) => l,
                 Err(e) => panic!("{how}: refused:\n{e}\n---\n{text}"),
             };

@@ -545,7 +545,7 @@ fn is_float_syntax(text: &str) -> bool {
 }
 
 /// A finite double as JSON: an integer when it is one within ±(2^53−1).
-fn float_value(f: f64) -> Value {
+pub(super) fn float_value(f: f64) -> Value {
     if f.fract() == 0.0 && f.abs() <= MAX_SAFE_INTEGER as f64 {
         // Exact: |f| <= 2^53 - 1 is an integer representable in i64.
         #[allow(clippy::cast_possible_truncation)]
