@@ -70,7 +70,7 @@ verdict: block\n"
 detector `sentiment`"
         )))
         .stdout(predicate::str::contains(format!(
-            "{name}:14:11: error[P_CEL_VARIABLE] /rules/0/when: `when` names the unknown \
+            "{name}:14:11: error[P_CEL_VARIABLE] /rules/0/when: `when` names an unknown \
 variable `acton` (at 1:1 of the expression) (help: did you mean `action`?)\n"
         )))
         .stdout(predicate::str::contains(format!(

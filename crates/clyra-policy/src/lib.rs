@@ -7,11 +7,13 @@
 //! - mirrors the schema in Rust types ([`model`]), every struct with `deny_unknown_fields`;
 //! - loads a policy file with located errors ([`load`]: YAML 1.2 core schema or JSON, version 3
 //!   mapped to version 4, schema validation, every error at once) and lints it ([`lint`]);
-//! - computes the policy hash ([`hash`]) and matches globs ([`glob`]);
+//! - computes the policy hash ([`hash`]), matches globs ([`glob`]) and compiles rule conditions
+//!   safely ([`condition`]);
 //!
 //! Layering (docs `ARCHITECTURE.md`): the policy layer knows the evidence kernel and the journal
 //! (approval state and decisions persist there); it knows nothing about HTTP.
 
+pub mod condition;
 pub mod diagnostic;
 #[doc(hidden)]
 pub mod fuzz_hooks;

@@ -12,7 +12,7 @@
 //! | `P_DUPLICATE_ID` | error | two checkpoints, rate limits, kill-switch triggers or retention entries with one id (class) |
 //! | `P_CONFLICTING_RULES` | error | same match, same `when`, same mode, different verdicts |
 //! | `P_UNREACHABLE_RULE` | warning | an `allow` rule under an unconditional `block` rule that covers it, or a rule repeated |
-//! | `P_CEL_COMPILE` | error | a `when` that is not CEL |
+//! | `P_CEL_COMPILE` | error | a `when` that is not CEL, or too deep to parse safely ([`crate::condition`]) |
 //! | `P_CEL_VARIABLE` | error | a `when` naming a variable the decision context does not have ([`CEL_VARIABLES`]) |
 //! | `P_THRESHOLD_RANGE` | error / warning | `approval_above >= max_records` (error); detector threshold 0, burst above 10 × limit, loop-breaker similarity below 0.5 (warnings) |
 //! | `P_MISSING_CHECKPOINT` | error / warning | a `require_approval` rule without a checkpoint (error); a detector, warehouse guard or activation entry that requests approval without one (warning: its requests name no approvers) |
@@ -36,9 +36,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use cel::common::ast::{EntryExpr, Expr, IdedExpr};
 use serde_json::Value;
 
+use crate::condition::{self, ConditionProblem};
 use crate::diagnostic::{closest, quote, Code, Diagnostic, Diagnostics};
 use crate::glob::{Glob, GlobSet};
 use crate::load::{self, SourceMap};
@@ -47,35 +47,7 @@ use crate::model::{
     Verdict, KNOWN_DETECTORS,
 };
 
-/// The variables a rule's `when` may name (spec/policy/README.md §4), plus CEL's type names.
-pub const CEL_VARIABLES: &[&str] = &[
-    "action",
-    "kind",
-    "tenant",
-    "actor",
-    "route",
-    "tool",
-    "payload",
-    "warehouse",
-    "activation",
-    "detections",
-    "labels",
-    "now",
-];
-
-/// CEL's type denotations, which parse as identifiers (`type(x) == string`).
-const CEL_TYPE_NAMES: &[&str] = &[
-    "int",
-    "uint",
-    "double",
-    "bool",
-    "string",
-    "bytes",
-    "list",
-    "map",
-    "null_type",
-    "type",
-];
+pub use crate::condition::CEL_VARIABLES;
 
 /// The longest duration lint accepts: 10,000 years in milliseconds, about the span of dates
 /// (years 1 to 9999) a timestamp can hold.
@@ -450,15 +422,13 @@ a date",
         for r in &rules {
             self.rule(r);
         }
+        self.conditions(&rules);
         self.rule_pairs(&rules);
     }
 
     fn rule(&mut self, r: &RuleInfo) {
         let p = &r.pointer;
         let rule = &r.rule;
-        if let Some(when) = &rule.when {
-            self.cel(&format!("{p}/when"), when);
-        }
         match (rule.verdict, &rule.checkpoint) {
             (Verdict::RequireApproval, None) => {
                 self.error(
@@ -566,60 +536,56 @@ a date",
         self.map.key(&child(pointer, name)).is_some()
     }
 
-    fn cel(&mut self, pointer: &str, expr: &str) {
-        match cel::Program::compile(expr) {
-            Err(errors) => {
-                let (message, more) = match errors.errors.first() {
-                    Some(e) => (
-                        format!(
-                            "`when` is not valid CEL: {} (at {}:{} of the expression)",
-                            e.msg, e.pos.0, e.pos.1
-                        ),
-                        errors.errors.len() - 1,
-                    ),
-                    None => ("`when` is not valid CEL".to_owned(), 0),
-                };
-                let d = self.error(Code::CelCompile, pointer, message);
-                if more > 0 {
-                    d.suggestion = Some(format!(
-                        "{more} more error{} in the same expression",
-                        if more == 1 { "" } else { "s" }
-                    ));
-                }
-            }
-            Ok(program) => {
-                let mut unknown = Vec::new();
-                free_identifiers(program.expression(), &mut Vec::new(), &mut unknown, 0);
-                unknown.sort_by_key(|(_, id)| *id);
-                let mut seen = Vec::new();
-                for (name, id) in unknown {
-                    if seen.contains(&name) {
-                        continue;
+    /// Every rule's `when`, checked together (on one thread with a large stack).
+    fn conditions(&mut self, rules: &[RuleInfo]) {
+        let with_when: Vec<(String, &str)> = rules
+            .iter()
+            .filter_map(|r| {
+                r.rule
+                    .when
+                    .as_deref()
+                    .map(|w| (format!("{}/when", r.pointer), w))
+            })
+            .collect();
+        let exprs: Vec<&str> = with_when.iter().map(|(_, w)| *w).collect();
+        for ((pointer, _), problems) in with_when.iter().zip(condition::check_all(&exprs)) {
+            for problem in problems {
+                match problem {
+                    ConditionProblem::UnknownVariable { ref name, .. } => {
+                        let help = match closest(name, CEL_VARIABLES.iter().copied()) {
+                            Some(c) => format!("did you mean `{c}`?"),
+                            None => format!(
+                                "the variables are {}",
+                                CEL_VARIABLES
+                                    .iter()
+                                    .map(|v| format!("`{v}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        };
+                        self.error(
+                            Code::CelVariable,
+                            pointer,
+                            format!("`when` names an {problem}"),
+                        )
+                        .suggestion = Some(help);
                     }
-                    let place = program
-                        .source_info()
-                        .offset_for(id)
-                        .map(|(start, _)| position_in(expr, start as usize))
-                        .map(|(l, c)| format!(" (at {l}:{c} of the expression)"))
-                        .unwrap_or_default();
-                    let help = match closest(&name, CEL_VARIABLES.iter().copied()) {
-                        Some(c) => format!("did you mean `{c}`?"),
-                        None => format!(
-                            "the variables are {}",
-                            CEL_VARIABLES
-                                .iter()
-                                .map(|v| format!("`{v}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    };
-                    self.error(
-                        Code::CelVariable,
-                        pointer,
-                        format!("`when` names the unknown variable {}{place}", quote(&name)),
-                    )
-                    .suggestion = Some(help);
-                    seen.push(name);
+                    ConditionProblem::Syntax { more, .. } => {
+                        let d = self.error(
+                            Code::CelCompile,
+                            pointer,
+                            format!("`when` is not valid CEL: {problem}"),
+                        );
+                        if more > 0 {
+                            d.suggestion = Some(format!(
+                                "{more} more error{} in the same expression",
+                                if more == 1 { "" } else { "s" }
+                            ));
+                        }
+                    }
+                    other => {
+                        self.error(Code::CelCompile, pointer, format!("`when`: {other}"));
+                    }
                 }
             }
         }
@@ -1021,99 +987,6 @@ fn is_json_pointer(p: &str) -> bool {
     true
 }
 
-/// 1-based line and column of a character offset in `text`.
-fn position_in(text: &str, offset: usize) -> (usize, usize) {
-    let mut line = 1;
-    let mut column = 1;
-    for c in text.chars().take(offset) {
-        if c == '\n' {
-            line += 1;
-            column = 1;
-        } else {
-            column += 1;
-        }
-    }
-    (line, column)
-}
-
-/// Identifiers not bound by a comprehension and not in [`CEL_VARIABLES`] or CEL's type names.
-fn free_identifiers(
-    e: &IdedExpr,
-    scope: &mut Vec<String>,
-    out: &mut Vec<(String, u64)>,
-    depth: usize,
-) {
-    if depth > 256 {
-        return;
-    }
-    let d = depth + 1;
-    match &e.expr {
-        Expr::Ident(name) => {
-            if !name.starts_with('@')
-                && !scope.iter().any(|s| s == name)
-                && !CEL_VARIABLES.contains(&name.as_str())
-                && !CEL_TYPE_NAMES.contains(&name.as_str())
-            {
-                out.push((name.clone(), e.id));
-            }
-        }
-        Expr::Select(s) => free_identifiers(&s.operand, scope, out, d),
-        Expr::Call(c) => {
-            if let Some(t) = &c.target {
-                free_identifiers(t, scope, out, d);
-            }
-            for a in &c.args {
-                free_identifiers(a, scope, out, d);
-            }
-        }
-        Expr::Comprehension(c) => {
-            free_identifiers(&c.iter_range, scope, out, d);
-            free_identifiers(&c.accu_init, scope, out, d);
-            let before = scope.len();
-            scope.push(c.iter_var.clone());
-            if let Some(v) = &c.iter_var2 {
-                scope.push(v.clone());
-            }
-            scope.push(c.accu_var.clone());
-            free_identifiers(&c.loop_cond, scope, out, d);
-            free_identifiers(&c.loop_step, scope, out, d);
-            free_identifiers(&c.result, scope, out, d);
-            scope.truncate(before);
-        }
-        Expr::List(l) => {
-            for x in &l.elements {
-                free_identifiers(x, scope, out, d);
-            }
-        }
-        Expr::Map(m) => {
-            for entry in &m.entries {
-                entry_identifiers(&entry.expr, scope, out, d);
-            }
-        }
-        Expr::Struct(s) => {
-            for entry in &s.entries {
-                entry_identifiers(&entry.expr, scope, out, d);
-            }
-        }
-        Expr::Literal(_) | Expr::Unspecified => {}
-    }
-}
-
-fn entry_identifiers(
-    e: &EntryExpr,
-    scope: &mut Vec<String>,
-    out: &mut Vec<(String, u64)>,
-    depth: usize,
-) {
-    match e {
-        EntryExpr::StructField(f) => free_identifiers(&f.value, scope, out, depth),
-        EntryExpr::MapEntry(m) => {
-            free_identifiers(&m.key, scope, out, depth);
-            free_identifiers(&m.value, scope, out, depth);
-        }
-    }
-}
-
 /// Sorted list of codes in a report, for tests and summaries.
 pub fn codes(diagnostics: &Diagnostics) -> BTreeMap<&'static str, usize> {
     let mut m = BTreeMap::new();
@@ -1174,6 +1047,5 @@ mod tests {
         assert!(is_json_pointer("/a/~0/~1"));
         assert!(!is_json_pointer("a"));
         assert!(!is_json_pointer("/~2"));
-        assert_eq!(position_in("ab\ncd", 4), (2, 2));
     }
 }
