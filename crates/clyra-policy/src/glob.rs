@@ -85,6 +85,13 @@ enum Matcher {
     Suffix(String),
     /// `*lit`.
     SuffixNoSlash(String),
+    /// Literals and stars of one kind: `a*b*c` (`cross_slash` for `**`).
+    Segments {
+        prefix: String,
+        middle: Vec<String>,
+        suffix: String,
+        cross_slash: bool,
+    },
     /// Anything else: a token list run as a state set.
     Tokens(Vec<Token>),
 }
@@ -145,6 +152,12 @@ impl Glob {
             Matcher::SuffixNoSlash(s) => text
                 .strip_suffix(s.as_str())
                 .is_some_and(|rest| !rest.contains('/')),
+            Matcher::Segments {
+                prefix,
+                middle,
+                suffix,
+                cross_slash,
+            } => run_segments(prefix, middle, suffix, *cross_slash, text),
             Matcher::Tokens(tokens) => run_tokens(tokens, text),
         }
     }
@@ -156,9 +169,9 @@ impl Glob {
         if self.text == other.text {
             return true;
         }
-        let Matcher::Tokens(_) = &other.matcher else {
+        if !matches!(other.matcher, Matcher::Tokens(_) | Matcher::Segments { .. }) {
             return self.covers_simple(other);
-        };
+        }
         match &self.matcher {
             Matcher::Everything => true,
             Matcher::Prefix(p) => literal_prefix(&other.text).starts_with(p.as_str()),
@@ -170,7 +183,7 @@ impl Glob {
         // `other` is one of the fast forms; describe it as (literal prefix, tail kind, suffix).
         match &self.matcher {
             Matcher::Everything => true,
-            Matcher::Exact(_) | Matcher::Tokens(_) => false,
+            Matcher::Exact(_) | Matcher::Tokens(_) | Matcher::Segments { .. } => false,
             Matcher::NoSlash => match &other.matcher {
                 Matcher::Exact(s) => !s.contains('/'),
                 Matcher::NoSlash => true,
@@ -405,12 +418,107 @@ impl Matcher {
                 return Matcher::SuffixNoSlash(s);
             }
         }
-        Matcher::Tokens(tokens)
+        segments(&tokens).unwrap_or(Matcher::Tokens(tokens))
     }
+}
+
+/// Literals separated by stars that are all `*` or all `**`, as [`Matcher::Segments`].
+fn segments(tokens: &[Token]) -> Option<Matcher> {
+    let mut parts: Vec<String> = vec![String::new()];
+    let mut kind = None;
+    for t in tokens {
+        match t {
+            Token::Char(c) => parts.last_mut()?.push(*c),
+            Token::Star | Token::DoubleStar => {
+                let double = matches!(t, Token::DoubleStar);
+                if kind.is_some_and(|k| k != double) {
+                    return None;
+                }
+                kind = Some(double);
+                parts.push(String::new());
+            }
+            Token::AnyChar | Token::Class(_) => return None,
+        }
+    }
+    let cross_slash = kind?;
+    let suffix = parts.pop()?;
+    let mut parts = parts.into_iter();
+    let prefix = parts.next()?;
+    Some(Matcher::Segments {
+        prefix,
+        middle: parts.filter(|p| !p.is_empty()).collect(),
+        suffix,
+        cross_slash,
+    })
+}
+
+/// Greedy leftmost placement of each literal: exact when every star is of the same kind (an
+/// earlier placement leaves every later star a run that is a superset's suffix, never worse).
+fn run_segments(prefix: &str, middle: &[String], suffix: &str, cross: bool, text: &str) -> bool {
+    let Some(rest) = text.strip_prefix(prefix) else {
+        return false;
+    };
+    let Some(mut rest) = rest.strip_suffix(suffix) else {
+        return false;
+    };
+    for segment in middle {
+        let Some(i) = rest.find(segment.as_str()) else {
+            return false;
+        };
+        if !cross && rest[..i].contains('/') {
+            return false;
+        }
+        rest = &rest[i + segment.len()..];
+    }
+    cross || !rest.contains('/')
 }
 
 /// Runs the token list as a set of states: state `i` means "tokens before `i` have matched".
 fn run_tokens(tokens: &[Token], text: &str) -> bool {
+    if tokens.len() < 64 {
+        run_tokens_small(tokens, text)
+    } else {
+        run_tokens_large(tokens, text)
+    }
+}
+
+/// [`run_tokens`] for fewer than 64 tokens: the state set is one word.
+fn run_tokens_small(tokens: &[Token], text: &str) -> bool {
+    let n = tokens.len();
+    let mut stars = 0u64;
+    for (i, t) in tokens.iter().enumerate() {
+        if matches!(t, Token::Star | Token::DoubleStar) {
+            stars |= 1 << i;
+        }
+    }
+    // Stars match the empty run; adjacent stars were merged, so one step closes the set.
+    let close = |s: u64| s | ((s & stars) << 1);
+    let mut cur = close(1);
+    for c in text.chars() {
+        let mut next = 0u64;
+        let mut bits = cur;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            match tokens.get(i) {
+                Some(Token::Char(x)) if *x == c => next |= 2 << i,
+                Some(Token::AnyChar) => next |= 2 << i,
+                Some(Token::Class(class)) if class.matches(c) => next |= 2 << i,
+                Some(Token::Star) if c != '/' => next |= 1 << i,
+                Some(Token::DoubleStar) => next |= 1 << i,
+                _ => {}
+            }
+        }
+        if next == 0 {
+            return false;
+        }
+        cur = close(next);
+    }
+    cur & (1 << n) != 0
+}
+
+/// [`run_tokens`] for long patterns.
+fn run_tokens_large(tokens: &[Token], text: &str) -> bool {
     let n = tokens.len();
     // Patterns are at most MAX_GLOB_CHARS tokens: n + 1 states fit in this many words.
     const WORDS: usize = MAX_GLOB_CHARS / 64 + 1;
@@ -518,6 +626,74 @@ mod tests {
         assert!(m("a***b", "a/x/b"));
         assert!(m("*.*", "a.b"));
         assert!(!m("*.*", "ab"));
+    }
+
+    #[test]
+    fn segment_patterns_agree_with_the_state_machine() {
+        let cases = [
+            ("user:*@acme.example", "user:alice@acme.example"),
+            ("user:*@acme.example", "user:a/b@acme.example"),
+            ("a*b*c", "aXbYc"),
+            ("a*b*c", "abc"),
+            ("a*b*c", "ab/c"),
+            ("a**b**c", "a/x/b/y/c"),
+            ("ab*ba", "aba"),
+            ("*a*", "/a"),
+            ("*a*", "a/"),
+            ("x**y", "x/y"),
+            ("x*y*", "xy/"),
+        ];
+        for (p, t) in cases {
+            let g = Glob::new(p).unwrap();
+            assert!(matches!(g.matcher, Matcher::Segments { .. }), "{p}");
+            let tokens = tokenize(p).unwrap();
+            assert_eq!(g.matches(t), run_tokens(&tokens, t), "{p} vs {t}");
+            assert_eq!(
+                run_tokens_small(&tokens, t),
+                run_tokens_large(&tokens, t),
+                "{p} vs {t}"
+            );
+        }
+        assert!(m("user:*@acme.example", "user:alice@acme.example"));
+        assert!(!m("user:*@acme.example", "user:a/b@acme.example"));
+        assert!(!m("ab*ba", "aba"));
+        // Mixed star kinds are not segments: greedy placement would be wrong here.
+        let g = Glob::new("**a*b").unwrap();
+        assert!(matches!(g.matcher, Matcher::Tokens(_)));
+        assert!(g.matches("a/ab"));
+    }
+
+    /// The obvious exponential matcher, as a reference.
+    fn reference(p: &[char], t: &[char]) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some('*') if p.get(1) == Some(&'*') => {
+                let rest = &p[2..];
+                (0..=t.len()).any(|k| reference(rest, &t[k..]))
+            }
+            Some('*') => {
+                let rest = &p[1..];
+                (0..=t.len())
+                    .take_while(|&k| k == 0 || t[k - 1] != '/')
+                    .any(|k| reference(rest, &t[k..]))
+            }
+            Some('?') => !t.is_empty() && reference(&p[1..], &t[1..]),
+            Some(c) => t.first() == Some(c) && reference(&p[1..], &t[1..]),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn agrees_with_the_reference(p in "[ab/*?]{1,10}", t in "[ab/]{0,10}") {
+            // The reference knows no classes and treats runs of 3+ stars as `**` then `*`,
+            // which matches the same texts.
+            let chars: Vec<char> = p.chars().collect();
+            let text: Vec<char> = t.chars().collect();
+            let g = Glob::new(&p).unwrap();
+            proptest::prop_assert_eq!(g.matches(&t), reference(&chars, &text), "{} vs {}", p, t);
+            let tokens = tokenize(&p).unwrap();
+            proptest::prop_assert_eq!(run_tokens_small(&tokens, &t), run_tokens_large(&tokens, &t));
+        }
     }
 
     #[test]
