@@ -592,16 +592,20 @@ a date",
     }
 
     fn rule_pairs(&mut self, rules: &[RuleInfo]) {
-        let keys: Vec<_> = rules.iter().map(|r| match_key(&r.rule.matches)).collect();
-        let when = |r: &RuleInfo| r.rule.when.as_deref().map(str::trim).map(str::to_owned);
-        for j in 0..rules.len() {
-            let b = &rules[j];
-            let mut reported = false;
-            for i in 0..j {
+        // Rules with the same match, condition and mode, bucketed so that large policies stay
+        // linear here.
+        type Key<'a> = ([Option<Vec<&'a str>>; 5], Option<&'a str>, Mode);
+        let mut buckets: HashMap<Key<'_>, Vec<usize>> = HashMap::new();
+        let mut reported = vec![false; rules.len()];
+        for (j, b) in rules.iter().enumerate() {
+            let key = (
+                match_key(&b.rule.matches),
+                b.rule.when.as_deref().map(str::trim),
+                b.mode,
+            );
+            let earlier = buckets.entry(key).or_default();
+            for &i in earlier.iter() {
                 let a = &rules[i];
-                if keys[i] != keys[j] || when(a) != when(b) || a.mode != b.mode {
-                    continue;
-                }
                 let line = self.map.locate(&a.pointer).line;
                 if a.rule.verdict != b.rule.verdict {
                     let (lo, hi) = if a.rule.verdict < b.rule.verdict {
@@ -626,7 +630,7 @@ actions under the same condition: only `{}` ever counts, so rule {} has no effec
                     .suggestion = Some(
                         "remove one, or tell them apart with a narrower `match` or a `when`".into(),
                     );
-                    reported = true;
+                    reported[j] = true;
                     break;
                 }
                 if a.rule.checkpoint == b.rule.checkpoint && a.rule.patch == b.rule.patch {
@@ -641,24 +645,41 @@ verdict",
                         ),
                     )
                     .suggestion = Some("remove one of them".into());
-                    reported = true;
+                    reported[j] = true;
                     break;
                 }
             }
-            if reported || b.rule.verdict != Verdict::Allow {
+            earlier.push(j);
+        }
+        // Allow rules hidden behind an unconditional block rule. Quadratic in the worst case,
+        // so bounded: beyond MAX_COVER_CHECKS comparisons the (optional) warning is not sought.
+        const MAX_COVER_CHECKS: usize = 1_000_000;
+        let blockers: Vec<&RuleInfo> = rules
+            .iter()
+            .filter(|a| {
+                a.rule.verdict == Verdict::Block && a.rule.when.is_none() && a.sets.is_some()
+            })
+            .collect();
+        let allows = rules
+            .iter()
+            .filter(|b| b.rule.verdict == Verdict::Allow)
+            .count();
+        if blockers.len().saturating_mul(allows) > MAX_COVER_CHECKS {
+            return;
+        }
+        for (j, b) in rules.iter().enumerate() {
+            if reported[j] || b.rule.verdict != Verdict::Allow {
                 continue;
             }
             let Some(bs) = &b.sets else {
                 continue;
             };
-            let blocker = rules.iter().enumerate().find(|(i, a)| {
-                *i != j
-                    && a.rule.verdict == Verdict::Block
-                    && a.rule.when.is_none()
+            let blocker = blockers.iter().find(|a| {
+                !std::ptr::eq(**a, b)
                     && a.mode == b.mode
                     && a.sets.as_ref().is_some_and(|s| s.covers(bs))
             });
-            if let Some((_, a)) = blocker {
+            if let Some(a) = blocker {
                 let line = self.map.locate(&a.pointer).line;
                 self.warning(
                     Code::UnreachableRule,
