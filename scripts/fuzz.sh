@@ -29,6 +29,7 @@ seed() {
     jcs_*) cp ../crates/clyra-evidence/tests/vectors/jcs/input/*.json "$dir"/ 2>/dev/null || true ;;
     dsse_*) find ../crates/clyra-evidence/tests/vectors/dsse -name '*.json' -exec cp {} "$dir"/ \; 2>/dev/null || true ;;
     merkle_*) find ../crates/clyra-evidence/tests/vectors/rfc6962 -name '*.json' -exec cp {} "$dir"/ \; 2>/dev/null || true ;;
+    policy_*) cp ../templates/policy/*.yaml ../crates/clyra-policy/tests/malformed/*.yaml "$dir"/ 2>/dev/null || true ;;
   esac
 }
 

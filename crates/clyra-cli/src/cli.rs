@@ -110,7 +110,7 @@ clyra record --endpoint http://127.0.0.1:8787 --tenant acme --key-id k1 \\\n    
     )]
     Record(crate::command::recorder::RecordArgs),
 
-    /// Policies: explain a decision, run test cases.
+    /// Policy files: lint, hash, explain a decision, run test cases.
     #[command(subcommand)]
     Policy(crate::command::policy::PolicyCommand),
 

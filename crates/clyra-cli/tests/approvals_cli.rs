@@ -392,8 +392,9 @@ fn errors_are_clear() {
         .args(["--policy", "bad.json", "--key", "keys/approvals.key"])
         .assert()
         .code(1)
-        .stderr(predicates::str::contains("bad.json"))
-        .stderr(predicates::str::contains("line 2"));
+        .stderr(predicates::str::contains(
+            "bad.json:2:2: error[P_DUPLICATE_KEY] /version",
+        ));
     // Only public keys: cannot approve.
     let id = ws.request("refund");
     ws.cmd(&["approve", &id, "--as", "user:lee@acme.example"])

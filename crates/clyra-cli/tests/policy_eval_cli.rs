@@ -257,7 +257,8 @@ fn explain_json_and_stdin() {
 #[test]
 fn bad_inputs_exit_1_with_locations() {
     let dir = tempfile::tempdir().unwrap();
-    // A broken condition and a bad glob: both reported, with rule ids and pointers.
+    // A broken condition and a bad glob: both reported by the loader, located by line, column
+    // and pointer.
     let mut policy: Value =
         serde_json::from_slice(&std::fs::read(example("guard.json")).unwrap()).unwrap();
     policy["rules"][0]["when"] = json!("actor ==");
@@ -271,11 +272,12 @@ fn bad_inputs_exit_1_with_locations() {
         .code(1)
         .stderr(predicate::str::contains("bad.json"))
         .stderr(predicate::str::contains(
-            "at `/data_platform/warehouse_guard/protected_schemas/1`",
+            "error[P_BAD_GLOB] /data_platform/warehouse_guard/protected_schemas/1",
         ))
         .stderr(predicate::str::contains(
-            "rule `dbt-service-may-write` at `/rules/0/when`",
-        ));
+            "error[P_CEL_COMPILE] /rules/0/when",
+        ))
+        .stderr(predicate::str::contains("is not a valid policy (2 errors"));
 
     // An action that is not one.
     let action = write(

@@ -30,7 +30,6 @@ pub mod action;
 mod cel_vars;
 pub mod decision;
 pub mod explain;
-mod glob_match;
 pub mod patch;
 
 use std::collections::HashMap;
@@ -51,11 +50,10 @@ use crate::model::{self, Mode, PatchOp, Policy, Verdict};
 use explain::{CheckTrace, NoMatch, RateLimitTrace, RuleOutcome, RuleTrace, Trace};
 
 // ---------------------------------------------------------------------------------------------
-// Globs. PROVISIONAL: `glob_match` is replaced by `crate::glob` at merge; only these two lines
-// name it.
-type Glob = glob_match::Glob;
+// Globs: the policy's one matcher, `crate::glob` (spec/policy/README.md §4).
+type Glob = crate::glob::Glob;
 fn compile_glob(pattern: &str) -> Result<Glob, String> {
-    glob_match::Glob::new(pattern).map_err(|e| e.to_string())
+    Glob::new(pattern).map_err(|e| e.to_string())
 }
 // ---------------------------------------------------------------------------------------------
 
@@ -399,7 +397,7 @@ impl Engine {
                 let matcher = issues.matcher(&rule.matches, &format!("{pointer}/match"), id);
                 let when = match &rule.when {
                     None => None,
-                    Some(src) => match compile_condition(&env, src) {
+                    Some(src) => match compile_condition(src) {
                         Ok(p) => Some((src.clone(), p)),
                         Err(e) => {
                             issues.push(format!("{pointer}/when"), id, e);
@@ -1095,9 +1093,12 @@ fn percent_text(p: f64) -> String {
 }
 
 /// Compiles a condition, refusing variables no action provides (a typo would otherwise fail
-/// closed on every decision).
-fn compile_condition(env: &cel::Env, source: &str) -> Result<cel::Program, String> {
-    let program = env.compile(source).map_err(|e| e.to_string())?;
+/// closed on every decision). Parsing goes through [`crate::condition::compile`], which bounds
+/// length and nesting and parses on a large stack: the CEL parser recurses and would overflow an
+/// ordinary thread's stack on a deeply nested expression. The environment is the standard one,
+/// whose macros are those the plain parser expands.
+fn compile_condition(source: &str) -> Result<cel::Program, String> {
+    let program = crate::condition::compile(source).map_err(|e| e.to_string())?;
     let unknown: Vec<String> = cel_vars::free_identifiers(program.expression())
         .into_iter()
         .filter(|v| !cel_vars::is_variable(v))

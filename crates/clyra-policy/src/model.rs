@@ -214,9 +214,20 @@ pub struct PatchOp {
     /// Source pointer for `move` and `copy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    /// Value for `add`, `replace` and `test`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Value for `add`, `replace` and `test`. `value: null` is `Some(Value::Null)`: a patch
+    /// may set a member to null.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_value"
+    )]
     pub value: Option<Value>,
+}
+
+/// A member that is present is `Some`, even when it is `null` (serde's `Option` would make that
+/// `None`).
+fn present_value<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// RFC 6902 operation names.
@@ -724,6 +735,27 @@ mod tests {
         assert!(Duration::parse("15").is_none());
         assert!(Duration::parse("15w").is_none());
         assert!(Duration::parse("-1s").is_none());
+    }
+
+    #[test]
+    fn patch_value_null_is_present() {
+        let op: PatchOp =
+            serde_json::from_value(serde_json::json!({"op": "add", "path": "/x", "value": null}))
+                .unwrap();
+        assert_eq!(op.value, Some(Value::Null));
+        let op: PatchOp =
+            serde_json::from_value(serde_json::json!({"op": "remove", "path": "/x"})).unwrap();
+        assert_eq!(op.value, None);
+        assert_eq!(
+            serde_json::to_value(PatchOp {
+                op: PatchOpKind::Add,
+                path: "/x".into(),
+                from: None,
+                value: Some(Value::Null)
+            })
+            .unwrap(),
+            serde_json::json!({"op": "add", "path": "/x", "value": null})
+        );
     }
 
     #[test]

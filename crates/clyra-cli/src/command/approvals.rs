@@ -8,14 +8,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use clyra_evidence::jcs;
 use clyra_evidence::keys::{read_private_key_file, read_public_key_file};
-use clyra_evidence::{jcs, Digest};
 use clyra_journal::entry::format_timestamp;
 use clyra_policy::approvals::{
     notice, ActionSummary, Approval, ApprovalError, Approvals, Keys, Notice, NoticeStatus,
     Notifier, Outcome, Status,
 };
-use clyra_policy::model;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
@@ -241,26 +240,7 @@ fn refused(e: &ApprovalError, out: &Output) {
     }
 }
 
-/// Reads a policy file. THE ONE PLACE the approvals commands load a policy: for now a JSON
-/// document deserialized into the model, hashed as spec/policy/README.md §7 says for a version-4
-/// JSON file (SHA-256 of its canonical JSON). To be re-pointed at the policy loader (YAML,
-/// version mapping, located errors, the policy hash) when it lands.
-pub fn load_policy(path: &Path) -> anyhow::Result<(model::Policy, String)> {
-    let name = display_name(path);
-    let bytes = read_input(path)?;
-    let value = jcs::parse_strict(&bytes).with_context(|| format!("{name}: not valid JSON"))?;
-    let canonical = jcs::canonicalize_value(&value)
-        .with_context(|| format!("{name}: not canonicalizable JSON"))?;
-    let policy: model::Policy =
-        serde_json::from_value(value).with_context(|| format!("{name}: not a version 4 policy"))?;
-    if policy.version != 4 {
-        anyhow::bail!("{name}: policy version {} (expected 4)", policy.version);
-    }
-    Ok((
-        policy,
-        format!("sha256:{}", Digest::sha256(&canonical).to_hex()),
-    ))
-}
+use crate::command::policy::load_policy;
 
 fn keys(c: &Common) -> anyhow::Result<Keys> {
     let mut keys = match &c.key {

@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use clyra_evidence::jcs;
 use clyra_policy::decide::explain::{RuleOutcome, RuleTrace};
 use clyra_policy::decide::{Action, Decision, Engine, Explanation, Obligation};
@@ -51,45 +50,7 @@ pub struct TestArgs {
     pub cases: PathBuf,
 }
 
-// ----- the loading seam ------------------------------------------------------------------------
-// PROVISIONAL until the policy loader lands: `load_policy` is re-pointed at the loader's
-// `load_file` (YAML and JSON, version mapping, the real policy hash), and `load_document` at its
-// YAML reader for CASES files. Nothing else here reads policy or cases files.
-
-/// Reads a policy file: the policy and its hash.
-fn load_policy(path: &Path) -> anyhow::Result<(Policy, String)> {
-    let name = display_name(path);
-    let value = load_document(path)?;
-    let hash = provisional_hash(&value).with_context(|| format!("`{name}`"))?;
-    let policy: Policy = serde_json::from_value(value)
-        .with_context(|| format!("`{name}` is not a version 4 policy"))?;
-    Ok((policy, hash))
-}
-
-/// Reads a JSON document under the strict profile (YAML after the merge).
-fn load_document(path: &Path) -> anyhow::Result<Value> {
-    let name = display_name(path);
-    if matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml")
-    ) {
-        anyhow::bail!(
-            "`{name}`: YAML is read by the policy loader, which this build lacks; use JSON"
-        );
-    }
-    let bytes = read_input(path)?;
-    jcs::parse_strict(&bytes).map_err(|e| anyhow::anyhow!("`{name}`: {e}"))
-}
-
-/// `sha256:` + hex SHA-256 of the canonical JSON (PROVISIONAL: the loader's hash replaces it).
-fn provisional_hash(value: &Value) -> anyhow::Result<String> {
-    let bytes = jcs::canonicalize_value(value)?;
-    Ok(format!(
-        "sha256:{}",
-        clyra_evidence::digest::Digest::sha256(&bytes).to_hex()
-    ))
-}
-// -----------------------------------------------------------------------------------------------
+use crate::command::policy::{load_data as load_document, load_policy};
 
 fn compile(path: &Path) -> anyhow::Result<(Policy, Engine)> {
     let (policy, hash) = load_policy(path)?;
