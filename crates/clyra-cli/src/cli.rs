@@ -28,8 +28,8 @@ pub enum Command {
     /// Write the RFC 8785 canonical form of a JSON document to stdout.
     #[command(
         after_help = "Input is checked under Clyra's strict profile first: duplicate keys, lone \
-surrogates, integers beyond ±(2^53−1), non-finite numbers and nesting deeper than 128 are errors \
-naming the line, column and JSON pointer (exit 1).\n\n\
+surrogates, numbers denoting integers of magnitude above 2^53−1 and below 10^21, non-finite numbers \
+and nesting deeper than 128 are errors naming the line, column and JSON pointer (exit 1).\n\n\
 With --ndjson the input is one JSON document per line (a journal, say) and the output one line per \
 input line, each ending with LF: the canonical document, or for a line that fails \
 {\"error\": CODE, \"line\": N, \"message\": TEXT}, written with spaces so that it is never canonical \
