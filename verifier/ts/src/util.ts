@@ -39,10 +39,11 @@ export function base64Encode(b: Uint8Array): string {
 }
 
 /**
- * Lenient DSSE decoding (docs/evidence-kernel.md: "both standard and URL-safe base64 are
- * accepted (padded or not)"). Alphabets are not mixed. Anything else is null (E_SIGNATURE).
- * Non-zero trailing bits are tolerated here; the canonical check (re-encode and compare) catches
- * them as E_NOT_CANONICAL like any other re-encoding.
+ * Lenient DSSE decoding (bundle.md §5, docs/evidence-kernel.md: "both standard and URL-safe base64
+ * are accepted (padded or not)"). Alphabets are not mixed. Padding may be complete, partial or
+ * absent (`QQ==`, `QQ=`, `QQ`) but never more than the length needs; the unused low bits of the
+ * last character must be zero (`QR==` is invalid). Anything else is null (E_SIGNATURE). Every
+ * spelling but standard padded base64 is then E_NOT_CANONICAL (re-encode and compare).
  */
 export function base64DecodeLenient(s: string): Uint8Array | null {
   let alpha: string;
@@ -51,9 +52,11 @@ export function base64DecodeLenient(s: string): Uint8Array | null {
   else return null;
   const body = s.replace(/=+$/, "");
   const pad = s.length - body.length;
-  if (pad > 0 && s.length % 4 !== 0) return null;
-  if (body.length % 4 === 1) return null;
-  if (pad > 0 && (body.length + pad) % 4 !== 0) return null;
+  const rem = body.length % 4;
+  if (rem === 1 || pad > (4 - rem) % 4) return null;
+  // 2 leftover characters carry 12 bits for one byte, 3 carry 18 for two: 4 or 2 unused bits.
+  const unused = rem === 2 ? 4 : rem === 3 ? 2 : 0;
+  if (unused && (alpha.indexOf(body[body.length - 1]!) & ((1 << unused) - 1)) !== 0) return null;
   return decodeWith(body, alpha);
 }
 
