@@ -378,8 +378,11 @@ async function checkAttestation(ctx: Ctx, bytes: Uint8Array | undefined, opts: V
     ctx.add("E_PAYLOAD_TYPE", `payloadType ${JSON.stringify(payloadType)} is not ${IN_TOTO}`, P);
     return { signers: [...counted].sort() };
   }
-  // The closed attestation: once the threshold is met, every signature must hold.
+  // The closed attestation: once the threshold is met, every signature must hold. Checked in
+  // order; a signature's first failing check is its finding and its later checks are skipped. The
+  // order check compares with the keyid of the last signature that passed it (bundle.md §5).
   let closedOk = true;
+  let previous: string | null = null;
   for (let i = 0; i < sigObjs.length; i++) {
     const kid = sigObjs[i]!.keyid;
     if (typeof kid !== "string" || !DIGEST_RE.test(kid)) {
@@ -387,13 +390,12 @@ async function checkAttestation(ctx: Ctx, bytes: Uint8Array | undefined, opts: V
       closedOk = false;
       continue;
     }
-    if (i > 0) {
-      const prev = sigObjs[i - 1]!.keyid;
-      if (typeof prev === "string" && !(prev < kid)) {
-        ctx.add("E_SIGNATURE", `signatures are not sorted by keyid, or a key signed twice (signature ${i})`, P);
-        closedOk = false;
-      }
+    if (previous !== null && !(previous < kid)) {
+      ctx.add("E_SIGNATURE", `signatures are not sorted by keyid, or a key signed twice (signature ${i})`, P);
+      closedOk = false;
+      continue;
     }
+    previous = kid;
     const k = opts.trust.find((t) => t.keyid === kid);
     if (!k) {
       ctx.add("E_KEY_NOT_TRUSTED", `signature ${i}: key ${kid} is not in the trust file`, P);
@@ -408,6 +410,7 @@ async function checkAttestation(ctx: Ctx, bytes: Uint8Array | undefined, opts: V
     if (!keyValidAt(k, opts.at)) {
       ctx.add("E_KEY_EXPIRED", `signature ${i}: key ${kid} is outside its validity window`, P);
       closedOk = false;
+      continue;
     }
     if (k.algorithm === "ecdsa-sha2-256-nistp256" && isHighS(sigs[i]!)) {
       ctx.add("E_SIGNATURE", `signature ${i}: ECDSA signature with high s`, P);
