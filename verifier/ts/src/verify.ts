@@ -578,12 +578,9 @@ function checkJournal(ctx: Ctx, bytes: Uint8Array, j: JsonObject, path: string):
     }
     const raw = bytes.subarray(start, end);
     start = end + 1;
-    if (!terminated) {
-      note("E_JSON", `journal line ${lineNo} does not end with LF`);
-      chainCheckable = false;
-      allUsable = false;
-      continue;
-    }
+    // A missing final LF is E_JSON, and the unterminated line is still read and checked like any
+    // other (bundle.md §6): its content, its link, the Merkle root and §6.2 all use it.
+    if (!terminated) note("E_JSON", `journal line ${lineNo} does not end with LF`);
     if (raw.length === 0) {
       note("E_JSON", `journal line ${lineNo} is blank`);
       chainCheckable = false;
@@ -609,7 +606,8 @@ function checkJournal(ctx: Ctx, bytes: Uint8Array, j: JsonObject, path: string):
       allUsable = false;
       continue;
     }
-    if (typeof v.prev !== "string" || !DIGEST_RE.test(v.prev)) chainCheckable = false;
+    // In run mode the links are run_seq/run_prev (§6.1): an unusable tenant prev is E_SCHEMA only.
+    if (!runMode && (typeof v.prev !== "string" || !DIGEST_RE.test(v.prev))) chainCheckable = false;
     lines.push({ value: v, canon, digest: sha256Hex(canon), seq: v.seq });
   }
   if (tooLarge) {
