@@ -49,7 +49,7 @@ if (!rustBin || !Number.isSafeInteger(count) || !Number.isSafeInteger(seed)) {
   console.error(USAGE);
   process.exit(1);
 }
-const { parseStrictBytes, canonicalBytes } = await import(pathToFileURL(join(pkg, "dist", "src", "json.js")).href);
+const { parseStrictBytes, parseStrictChecked, canonicalBytes, decodeUtf8 } = await import(pathToFileURL(join(pkg, "dist", "src", "json.js")).href);
 
 // ---------------------------------------------------------------------------------------------
 // A small seeded PRNG (mulberry32): the same documents on every run and machine.
@@ -299,6 +299,17 @@ const tsOut = inputs.map((inp) => {
 });
 const tsMs = Number(process.hrtime.bigint() - t1) / 1e6;
 
+// The TS parser's own canonical flag (which lets the journal check skip canonicalization) must
+// be true exactly for canonical text: checked on every accepted input and every Rust output.
+let flagErrors = 0;
+const flagShown = [];
+const checkFlag = (text, expected, label) => {
+  if (parseStrictChecked(text).canonical !== expected) {
+    flagErrors++;
+    if (flagShown.length < 5) flagShown.push(`CANONICAL FLAG WRONG (want ${expected}): ${label}: ${JSON.stringify(text).slice(0, 200)}`);
+  }
+};
+
 // ---------------------------------------------------------------------------------------------
 // Compare.
 const ERROR_PREFIX = Buffer.from('{"error": ');
@@ -328,19 +339,23 @@ inputs.forEach((inp, i) => {
     show("DIFFERENT BYTES", inp, rust, ts);
   } else {
     tally.same++;
+    const text = decodeUtf8(inp.bytes);
+    checkFlag(text, ts.ok.equals(inp.bytes), inp.label);
+    checkFlag(rust.toString("utf8"), true, `rust output for ${inp.label}`);
     if (inp.want !== undefined && rust.toString("utf8") !== inp.want) {
       tally.wantMismatch++;
       show(`BOTH DIFFER FROM THE VECTOR (${inp.want})`, inp, rust, ts);
     }
   }
 });
-const mismatches = tally.differentBytes + tally.rustOnlyRejected + tally.tsOnlyRejected + tally.wantMismatch;
-for (const s of shown) console.log(s);
+const mismatches = tally.differentBytes + tally.rustOnlyRejected + tally.tsOnlyRejected + tally.wantMismatch + flagErrors;
+for (const s of [...shown, ...flagShown]) console.log(s);
 if (shown.length) console.log("");
 console.log(
   `inputs: ${inputs.length} (${randomCount} random documents, seed ${"0x" + seed.toString(16)}; ${numberCount} RFC 8785 number spellings; ${inputs.length - randomCount - numberCount} RFC 8785 input files)`,
 );
 console.log(`rust rejections by code: ${[...rustCodes].sort().map(([c, n]) => `${c} ${n}`).join(", ")}`);
+console.log(`ts canonical flag checked on ${2 * tally.same} texts: ${flagErrors} wrong`);
 console.log("| inputs | matches | identical bytes | both rejected | mismatches | different bytes | rejected by rust only | rejected by ts only | differ from RFC 8785 vector | rust ms (1 process) | ts ms |");
 console.log("|---|---|---|---|---|---|---|---|---|---|---|");
 console.log(

@@ -3,15 +3,69 @@
 // The CLI (cli.ts) and the conformance harness's batch mode (scripts/conformance.mjs) both call it,
 // so a batch of cases verified in one process gives the reports the CLI would print. Like cli.ts,
 // this module uses node:fs; the core (the other modules of src/) stays browser-safe.
+import * as crypto from "node:crypto";
 import { readFileSync, lstatSync, statSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { readZip, filesFromMap, MAX_DOC, MAX_ENTRIES, MAX_ENTRY, MAX_TOTAL, type ContainerResult } from "./zip.js";
+import * as zlib from "node:zlib";
+import { readZip, filesFromMap, useCrc32, MAX_DOC, MAX_ENTRIES, MAX_ENTRY, MAX_TOTAL, type ContainerResult } from "./zip.js";
+import { useSha256, useSha256Into } from "./util.js";
 import { verifyBundle, type ArtifactSource } from "./verify.js";
 import { loadTrust } from "./keys.js";
 import { parseStrictBytes, decodeUtf8 } from "./json.js";
 import { parseTime } from "./time.js";
 import { unsafePathReason } from "./paths.js";
 import type { Finding, Report } from "./report.js";
+
+// Under Node, the core hashes with node:crypto and checks CRC-32 with zlib (native code) instead
+// of its portable pure-JS implementations: same results, several times faster on large bundles.
+// crypto.hash (one-shot, Node >= 20.12) costs much less per call than a Hash object, which
+// matters at three hashes per journal line.
+const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array, enc: string) => Buffer | string }).hash;
+if (typeof oneShot === "function") {
+  // Parts are joined in one reused buffer (hash() reads it before returning).
+  let scratch = new Uint8Array(1 << 12);
+  useSha256(
+    (a, b, c) => {
+      let data = a;
+      if (b !== undefined) {
+        const n = a.length + b.length + (c?.length ?? 0);
+        if (n > scratch.length) scratch = new Uint8Array(Math.max(n, 2 * scratch.length));
+        scratch.set(a);
+        scratch.set(b, a.length);
+        if (c !== undefined) scratch.set(c, a.length + b.length);
+        data = scratch.subarray(0, n);
+      }
+      const d = oneShot("sha256", data, "buffer") as Buffer;
+      return new Uint8Array(d.buffer, d.byteOffset, d.length);
+    },
+    (a) => oneShot("sha256", a, "hex") as string,
+  );
+  // The digest as a latin1 string (one char per byte) rather than a Buffer: no ArrayBuffer per
+  // hash, which at 200,000 hashes per 100,000-line journal keeps the garbage collector idle.
+  useSha256Into((out, at, a, b) => {
+    let data = a;
+    if (b !== undefined) {
+      const n = a.length + b.length;
+      if (n > scratch.length) scratch = new Uint8Array(Math.max(n, 2 * scratch.length));
+      scratch.set(a);
+      scratch.set(b, a.length);
+      data = scratch.subarray(0, n);
+    }
+    const d = oneShot("sha256", data, "latin1") as string;
+    for (let i = 0; i < 32; i++) out[at + i] = d.charCodeAt(i);
+  });
+} else {
+  useSha256((a, b, c) => {
+    const h = crypto.createHash("sha256").update(a);
+    if (b !== undefined) h.update(b);
+    if (c !== undefined) h.update(c);
+    const d = h.digest();
+    return new Uint8Array(d.buffer, d.byteOffset, d.length);
+  });
+}
+// zlib.crc32 exists from Node 20.15 / 22.2 (engines: >= 20.19).
+const zcrc = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+if (typeof zcrc === "function") useCrc32((b) => zcrc(b));
 
 /** Directory form (bundle.md §2.3): every path, size and link finding is reported, all fatal. */
 export function readDir(root: string): ContainerResult {

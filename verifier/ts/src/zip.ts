@@ -39,7 +39,15 @@ export function filesFromMap(m: Map<string, Uint8Array>): BundleFiles {
 export type ContainerResult = { files: BundleFiles } | { fatal: Finding[] };
 
 let crcTable: Uint32Array | null = null;
+let crc32Impl: ((b: Uint8Array) => number) | null = null;
+
+/** Lets the host supply a native CRC-32 (node.ts passes zlib's); null restores the table below. */
+export function useCrc32(impl: ((b: Uint8Array) => number) | null): void {
+  crc32Impl = impl;
+}
+
 export function crc32(b: Uint8Array): number {
+  if (crc32Impl !== null) return crc32Impl(b) >>> 0;
   if (!crcTable) {
     crcTable = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
