@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := .venv
 
-.PHONY: help demo install test lint fmt nextest doctest fuzz-smoke fuzz bench bench-bundle bench-recorder venv services clean
+.PHONY: help demo install test lint fmt nextest doctest fuzz-smoke fuzz bench bench-bundle bench-verifiers bench-recorder venv services clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ bench-recorder: ## recorder entries/s and ack latency at 10k/s offered: floor vs
 
 bench-bundle: ## bundle build/verify throughput, verify vs sha256sum, peak memory (not part of CI)
 	bench/bundle.sh
+
+bench-verifiers: ## TypeScript vs Rust verifier on the 100,000-entry bundle: medians and ratio (not part of CI)
+	bench/verifiers.sh
 
 venv: $(VENV)/.installed ## Python tools the interop tests use (PyPI)
 

@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# Both verifiers, Rust (`clyra verify`) and TypeScript (`verifier/ts`), on:
-#   1. every golden vector (spec/*/test-vectors), which must match expected.json exactly;
+# Both verifiers, Rust (`clyra verify`, `clyra canon`) and TypeScript (`verifier/ts`), on:
+#   1. every golden vector (spec/*/test-vectors), which must match expected.json exactly, through
+#      both CLIs (exit status and JSON report) and the TS library (same report as its CLI);
 #   2. bundles cut from real journals: the demo's SQLite journal (a DEF run and a PEF session)
-#      and a Postgres journal (a run export and a time-range export), which must verify;
-#   3. byte-flip mutants of those exported bundles, on which both must agree.
-# Part of `make test`. Needs target/debug/clyra and the TS package built (npm test builds it).
+#      and a Postgres journal (a run export and a time-range export), which must verify, and
+#      byte-flip mutants of them, on which both must agree;
+#   3. mutants of every valid golden vector from the mutation fuzzer (fixed seed, 40 per case:
+#      crates/clyra-evidence/examples/gen_mutants.rs), on which both must agree;
+#   4. the JCS differential: 5,000 fixed-seed random JSON documents plus the RFC 8785 number
+#      vectors, canonicalized by both, which must give the same bytes and reject the same inputs.
+# Any disagreement fails. Sets 2 and 3 run the TS side in one Node process (conformance.mjs
+# --batch); the Rust side spawns `clyra verify` per case. Prints a table per set and a summary.
+# Part of `make test`. Needs target/debug/clyra, the TS package built (npm test builds it) and
+# cargo (the mutant generator is an example of clyra-evidence; or set CLYRA_GEN_MUTANTS to it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -18,8 +26,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "golden vectors:"
-CLYRA_BIN="$CLYRA" verifier/ts/scripts/conformance.sh | tail -4
+started=$SECONDS
+summary="$work/summary.jsonl"
+failed=0
+# Runs every set even after a failure, so that every table is printed; fails at the end.
+conformance() { # LABEL CONFORMANCE_OPTIONS... [CASE_DIR...]
+  local label="$1"
+  shift
+  echo
+  CLYRA_BIN="$CLYRA" verifier/ts/scripts/conformance.sh --quiet --label "$label:" --summary "$summary" "$@" ||
+    failed=1
+}
+
+conformance "golden vectors (CLIs, and the TS library)" --ts both
 
 case_dir() { # NAME BUNDLE TRUST [VERDICT]
   mkdir -p "$work/cases/$1"
@@ -75,5 +94,35 @@ for name in ("demo-run-def", "pg-run-def", "pg-range-pef"):
         exp = open(os.path.join(dst, "expected.json")).read()
         open(os.path.join(dst, "expected.json"), "w").write(exp.replace('"verdict": "valid", "codes": [], ', ''))
 PY
-echo "exported bundles and their mutants:"
-CLYRA_BIN="$CLYRA" verifier/ts/scripts/conformance.sh "$work"/cases/* | tail -4
+conformance "journal exports and their byte-flip mutants" --batch "$work"/cases/*
+
+# Mutants of the valid golden vectors from the mutation fuzzer's generator, fixed seed.
+gen_started=$SECONDS
+if [[ -n "${CLYRA_GEN_MUTANTS:-}" ]]; then
+  "$CLYRA_GEN_MUTANTS" --seed 0xC1A7 --per-case 40 --out "$work/mutants" > /dev/null
+else
+  cargo run -q --locked -p clyra-evidence --example gen_mutants -- \
+    --seed 0xC1A7 --per-case 40 --out "$work/mutants" > /dev/null
+fi
+gen_seconds=$((SECONDS - gen_started))
+conformance "mutation-fuzzer mutants of the valid vectors (seed 0xC1A7, 40 per case)" --batch "$work"/mutants/*
+
+echo
+echo "JCS differential (clyra canon --ndjson against the TS canonicalizer):"
+node verifier/ts/scripts/jcs-differential.mjs --count 5000 --seed 0xC1A7 "$CLYRA" || failed=1
+
+echo
+echo "cross-verify summary (mutant generation took ${gen_seconds} s):"
+node - "$summary" <<'JS'
+const rows = require("fs").readFileSync(process.argv[2], "utf8").trim().split("\n").map(JSON.parse);
+const s = (ms) => (ms / 1e3).toFixed(1);
+console.log("| set | cases | agreements | disagreements | expected.json mismatches | rust s | ts s | wall s |");
+console.log("|---|---|---|---|---|---|---|---|");
+for (const r of rows)
+  console.log(`| ${r.label.replace(/:$/, "")} | ${r.cases} | ${r.agreements} | ${r.disagreements} | ${r.expected_mismatches} | ${s(r.rust_ms)} | ${s(r.ts_ms)} | ${s(r.wall_ms)} |`);
+JS
+echo "total: $((SECONDS - started)) s"
+if [[ $failed -ne 0 ]]; then
+  echo "cross-verify: the verifiers disagree (see above)" >&2
+  exit 3
+fi

@@ -28,14 +28,25 @@ pub enum Command {
     /// Write the RFC 8785 canonical form of a JSON document to stdout.
     #[command(
         after_help = "Input is checked under Clyra's strict profile first: duplicate keys, lone \
-surrogates, integers beyond ±(2^53−1), non-finite numbers and nesting deeper than 128 are errors \
-naming the line, column and JSON pointer (exit 1).\n\n\
-Example:\n  echo '{\"b\": 1.50, \"a\": [true]}' | clyra canon -\n  {\"a\":[true],\"b\":1.5}"
+surrogates, numbers denoting integers of magnitude above 2^53−1 and below 10^21, non-finite numbers \
+and nesting deeper than 128 are errors naming the line, column and JSON pointer (exit 1).\n\n\
+With --ndjson the input is one JSON document per line (a journal, say) and the output one line per \
+input line, each ending with LF: the canonical document, or for a line that fails \
+{\"error\": CODE, \"line\": N, \"message\": TEXT}, written with spaces so that it is never canonical \
+JSON and cannot be mistaken for a document. CODE is one of invalid_utf8, duplicate_key, \
+lone_surrogate, integer_out_of_range, non_finite, too_deep, syntax. Every line is written; the exit \
+status is 1 if any line failed. The output is the same with --format json.\n\n\
+Examples:\n  echo '{\"b\": 1.50, \"a\": [true]}' | clyra canon -\n  {\"a\":[true],\"b\":1.5}\n  \
+printf '%s\\n' '{\"b\": 2, \"a\": 1}' '[1, 1]' '{\"a\": 1, \"a\": 2}' | clyra canon --ndjson -\n  \
+{\"a\":1,\"b\":2}\n  [1,1]\n  {\"error\": \"duplicate_key\", \"line\": 3, \"message\": \"duplicate key `a` at line 1, column 10 (JSON pointer `/a`)\"}"
     )]
     Canon {
         /// The JSON file, or `-` for stdin.
         #[arg(default_value = "-")]
         file: PathBuf,
+        /// Canonicalize each line of the input as its own document (NDJSON in, NDJSON out).
+        #[arg(long)]
+        ndjson: bool,
     },
     /// RFC 9162 Merkle tree roots, inclusion and consistency proofs.
     #[command(subcommand)]

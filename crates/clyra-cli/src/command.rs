@@ -18,7 +18,7 @@ use crate::output::{Exit, Output};
 
 pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
     match command {
-        Command::Canon { file } => canon::run(&file, out),
+        Command::Canon { file, ndjson } => canon::run(&file, ndjson, out),
         Command::Merkle(cmd) => merkle::run(cmd, out),
         Command::Keys(cmd) => keys::run(cmd, out),
         Command::Sign(args) => sign::run(args, out),

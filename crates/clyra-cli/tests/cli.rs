@@ -71,6 +71,38 @@ fn canon_json_format_reports_errors_as_json() {
 }
 
 #[test]
+fn canon_ndjson_writes_one_line_per_input_line() {
+    // Lines 1 and 3 canonicalize; 2 has a duplicate key, 4 is blank; no line after the final LF.
+    let out = clyra()
+        .args(["canon", "--ndjson", "-"])
+        .write_stdin("{\"b\": 2, \"a\": 1.50}\n{\"a\":1,\"a\":2}\r\n[1e21, -0.0]\n\n")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("2 of 4 lines"))
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.split_terminator('\n').collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines[0], "{\"a\":1.5,\"b\":2}");
+    assert_eq!(lines[2], "[1e+21,0]");
+    for (i, code) in [(1, "duplicate_key"), (3, "syntax")] {
+        assert!(lines[i].starts_with("{\"error\": "), "{}", lines[i]);
+        let v = json_of(lines[i].as_bytes());
+        assert_eq!(v["error"], code);
+        assert_eq!(v["line"], i + 1);
+    }
+    // Every line good: exit 0, and a last line without LF still counts.
+    clyra()
+        .args(["canon", "--ndjson", "-"])
+        .write_stdin("[2, 1]\n{}")
+        .assert()
+        .success()
+        .stdout("[2,1]\n{}\n");
+}
+
+#[test]
 fn missing_file_is_an_error_naming_it() {
     clyra()
         .args(["canon", "/nonexistent/x.json"])

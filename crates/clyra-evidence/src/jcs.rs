@@ -12,7 +12,7 @@
 //! | bytes that are not UTF-8 | [`JcsError::InvalidUtf8`] |
 //! | a member name used twice in one object | [`JcsError::DuplicateKey`] |
 //! | a `\uD800`–`\uDFFF` escape that is not a valid surrogate pair | [`JcsError::LoneSurrogate`] |
-//! | an integer literal outside ±(2^53−1) | [`JcsError::IntegerOutOfRange`] |
+//! | a number denoting an integer of magnitude above 2^53−1 and below 10^21 | [`JcsError::IntegerOutOfRange`] |
 //! | a number that overflows to infinity | [`JcsError::NonFinite`] |
 //! | nesting deeper than [`MAX_DEPTH`] | [`JcsError::TooDeep`] |
 //! | anything else RFC 8259 does not allow | [`JcsError::Syntax`] |
@@ -20,10 +20,14 @@
 //! Every error names where it happened: the byte offset, line and column, and the JSON pointer
 //! (RFC 6901) of the value being parsed.
 //!
-//! "Integer literal" means a number token with neither a fraction nor an exponent. A token such as
-//! `1e30` is a floating-point number by construction and is canonicalized as the IEEE double it
-//! denotes. Writers that need exact large integers (sequence numbers, amounts) carry them as
-//! strings.
+//! The integer rule is judged on the IEEE double a number token denotes, whatever its spelling:
+//! `9007199254740992`, `1.2e17` and `9007199254740991.9` (which rounds to 2^53) are rejected, since
+//! ECMAScript would print them as integer literals that another parser rounds silently; from 10^21
+//! on ECMAScript prints an exponent, so `1e21`, `100000000000000000000000` and
+//! `999999999999999999999` (which rounds to 10^21) are accepted and canonicalized as that double
+//! (`1e+21`, `1e+23`, `1e+21`). This is the profile of `docs/evidence-kernel.md`, which the
+//! TypeScript verifier implements too. Writers that need exact large integers (sequence numbers,
+//! amounts) carry them as strings.
 
 use std::fmt::Write as _;
 
@@ -880,17 +884,16 @@ impl<'a> Parser<'a> {
         // The slice holds only ASCII number characters.
         let literal = std::str::from_utf8(&self.input[start..self.pos]).unwrap_or("");
         if integer {
-            let parsed = literal
+            if let Some(i) = literal
                 .parse::<i64>()
                 .ok()
-                .filter(|i| i.unsigned_abs() <= MAX_SAFE_INTEGER);
-            return match parsed {
-                Some(i) => Ok(Value::Number(Number::from(i))),
-                None => Err(JcsError::IntegerOutOfRange {
-                    literal: literal.to_owned(),
-                    at: self.at(start),
-                }),
-            };
+                .filter(|i| i.unsigned_abs() <= MAX_SAFE_INTEGER)
+            {
+                return Ok(Value::Number(Number::from(i)));
+            }
+            // Beyond ±(2^53−1), an integer literal is judged like any other spelling, on the
+            // double it denotes (below): rejected under 10^21, where ECMAScript would print it as
+            // an integer, accepted from 10^21 on, where it prints with an exponent.
         }
         let f: f64 = literal.parse().map_err(|_| JcsError::Syntax {
             message: format!("invalid number `{literal}`"),
@@ -1085,7 +1088,7 @@ mod tests {
             "9007199254740992",
             "-9007199254740992",
             "18446744073709551616",
-            "123456789012345678901234567890",
+            "999999999999999934463",
         ] {
             let body = format!("{{\"n\":[{s}]}}");
             match err(body.as_bytes()) {
@@ -1109,6 +1112,20 @@ mod tests {
             Err(JcsError::IntegerOutOfRange { .. })
         ));
         assert_eq!(canon("1e21"), "1e+21");
+        // From 10^21 on (as a double), an integer literal prints with an exponent: accepted, like
+        // `1e21`, as the double it denotes (docs/evidence-kernel.md).
+        for (s, want) in [
+            ("1000000000000000000000", "1e+21"),
+            ("-1000000000000000000000", "-1e+21"),
+            ("999999999999999999999", "1e+21"),
+            ("123456789012345678901234567890", "1.2345678901234568e+29"),
+        ] {
+            assert_eq!(canon(s), want, "{s}");
+        }
+        assert!(matches!(
+            err(format!("1{}", "0".repeat(400)).as_bytes()),
+            JcsError::NonFinite { .. }
+        ));
         // Values built in code are checked at write time.
         assert!(matches!(
             canonicalize_value(&json!({"x": 9_007_199_254_740_993u64})),

@@ -43,18 +43,38 @@ export function parseStrictBytes(bytes: Uint8Array): Json {
 }
 
 export function parseStrict(text: string): Json {
+  return parseStrictChecked(text).value;
+}
+
+/**
+ * parseStrict, and whether `text` is already RFC 8785 canonical, found in the same pass: no
+ * whitespace, members in canonical order, every string and number spelled as canonicalize()
+ * spells it. Then canonicalize(value) === text, and a caller can skip canonicalizing (the journal
+ * does, line by line). `canonical: false` means the text differs from its canonical form.
+ */
+export function parseStrictChecked(text: string): { value: Json; canonical: boolean } {
   const p = new Parser(text);
   p.ws();
-  const v = p.value(0);
+  const value = p.value(0);
   p.ws();
   if (p.i !== text.length) p.fail("trailing characters");
-  return v;
+  return { value, canonical: p.canonical };
 }
 
 const NUM_RE = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+// "0" or a positive integer without leading zero ("-0" is not canonical, negatives are rare).
+const SAFE_INT_SPELLING = /^(?:0|[1-9][0-9]*)$/;
+// A string's raw text needs the careful loop when it holds an escape, a control character or a
+// surrogate (to refuse a lone one); otherwise it is the string itself.
+const STRING_SLOW = /[\\\u0000-\u001f\ud800-\udfff]/;
+// The escapes canonicalize() writes, by the character after the backslash: \" \\ \b \f \n \r \t
+// (\u00xx is checked where it is read).
+const CANONICAL_SHORT = new Set(['"', "\\", "b", "f", "n", "r", "t"]);
 
 class Parser {
   i = 0;
+  /** Still true when everything read so far is in canonical form. */
+  canonical = true;
   constructor(readonly s: string) {}
 
   fail(msg: string): never {
@@ -63,29 +83,31 @@ class Parser {
 
   ws(): void {
     const s = this.s;
+    const start = this.i;
     let c = s.charCodeAt(this.i);
     // RFC 8259 whitespace only: space, tab, LF, CR.
     while (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) c = s.charCodeAt(++this.i);
+    if (this.i !== start) this.canonical = false;
   }
 
   value(depth: number): Json {
-    const c = this.s[this.i];
+    const c = this.s.charCodeAt(this.i);
     switch (c) {
-      case "{":
+      case 0x7b: // {
         return this.object(depth + 1);
-      case "[":
+      case 0x5b: // [
         return this.array(depth + 1);
-      case '"':
+      case 0x22: // "
         return this.string();
-      case "t":
+      case 0x74: // t
         return this.literal("true", true);
-      case "f":
+      case 0x66: // f
         return this.literal("false", false);
-      case "n":
+      case 0x6e: // n
         return this.literal("null", null);
       default:
-        if (c === "-" || (c !== undefined && c >= "0" && c <= "9")) return this.number();
-        return this.fail(c === undefined ? "unexpected end of input" : `unexpected character`);
+        if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
+        return this.fail(Number.isNaN(c) ? "unexpected end of input" : `unexpected character`);
     }
   }
 
@@ -126,11 +148,24 @@ class Parser {
       this.i = start;
       return this.fail("integer beyond 2^53-1");
     }
+    // Canonical spelling: String(v). A safe integer without sign, fraction or exponent is already
+    // spelled so (leading zeros were refused above), which spares most conversions.
+    if (this.canonical && !(a <= MAX_SAFE && SAFE_INT_SPELLING.test(lit)) && String(v) !== lit) this.canonical = false;
     return v;
   }
 
   string(): string {
     const s = this.s;
+    const open = this.i;
+    // Fast path: no escape, control character or surrogate before the closing quote.
+    const close = s.indexOf('"', open + 1);
+    if (close > open) {
+      const body = s.slice(open + 1, close);
+      if (!STRING_SLOW.test(body)) {
+        this.i = close + 1;
+        return body;
+      }
+    }
     this.i++; // opening quote
     let out = "";
     let run = this.i;
@@ -162,6 +197,7 @@ class Parser {
       out += s.slice(run, this.i);
       const e = s[this.i + 1];
       this.i += 2;
+      if (this.canonical && e !== undefined && e !== "u" && !CANONICAL_SHORT.has(e)) this.canonical = false;
       switch (e) {
         case '"':
           out += '"';
@@ -188,7 +224,11 @@ class Parser {
           out += "\t";
           break;
         case "u": {
+          const at = this.i;
           const u = this.hex4();
+          // canonicalize() writes \u00xx, lowercase, only for controls without a short escape.
+          if (this.canonical && !(u < 0x20 && ESC[u] === undefined && s.slice(at, at + 4) === u.toString(16).padStart(4, "0")))
+            this.canonical = false;
           if (u >= 0xd800 && u <= 0xdbff) {
             // A high surrogate must be followed by an escaped low surrogate (I-JSON §2.1).
             if (s[this.i] !== "\\" || s[this.i + 1] !== "u") return this.fail("lone surrogate");
@@ -223,7 +263,7 @@ class Parser {
     this.i++;
     const out: Json[] = [];
     this.ws();
-    if (this.s[this.i] === "]") {
+    if (this.s.charCodeAt(this.i) === 0x5d) {
       this.i++;
       return out;
     }
@@ -231,12 +271,12 @@ class Parser {
       this.ws();
       out.push(this.value(depth));
       this.ws();
-      const c = this.s[this.i];
-      if (c === ",") {
+      const c = this.s.charCodeAt(this.i);
+      if (c === 0x2c) {
         this.i++;
         continue;
       }
-      if (c === "]") {
+      if (c === 0x5d) {
         this.i++;
         return out;
       }
@@ -247,38 +287,51 @@ class Parser {
   object(depth: number): JsonObject {
     if (depth > MAX_DEPTH) return this.fail("nesting deeper than 128");
     this.i++;
-    const out = Object.create(null) as JsonObject;
+    // Filled as an ordinary object, which V8 builds several times faster than one without a
+    // prototype, then given a null prototype (no inherited names) before anyone sees it. While it
+    // is filled, duplicates are found with hasOwn (not `in`, which would see inherited names) and
+    // "__proto__" is defined as an ordinary member (assignment would set the prototype).
+    const out = {} as JsonObject;
     this.ws();
-    if (this.s[this.i] === "}") {
+    if (this.s.charCodeAt(this.i) === 0x7d) {
       this.i++;
-      return out;
+      return Object.setPrototypeOf(out, null) as JsonObject;
     }
+    let previous: string | null = null;
+    let ordered = true;
     for (;;) {
       this.ws();
-      if (this.s[this.i] !== '"') return this.fail("expected member name");
+      if (this.s.charCodeAt(this.i) !== 0x22) return this.fail("expected member name");
       const at = this.i;
       const k = this.string();
-      // Duplicate member names are refused (I-JSON RFC 7493 §2.3).
-      if (Object.prototype.hasOwnProperty.call(out, k)) {
+      // Canonical order is by UTF-16 code units, which is how JS compares strings.
+      if (ordered && previous !== null && !(previous < k)) {
+        ordered = false;
+        this.canonical = false;
+      }
+      previous = k;
+      // Duplicate member names are refused (I-JSON RFC 7493 §2.3). While the names come in
+      // strictly increasing order (always, in canonical input) a name cannot repeat an earlier one.
+      if (!ordered && Object.hasOwn(out, k)) {
         this.i = at;
         return this.fail("duplicate member name");
       }
       this.ws();
-      if (this.s[this.i] !== ":") return this.fail("expected :");
+      if (this.s.charCodeAt(this.i) !== 0x3a) return this.fail("expected :");
       this.i++;
       this.ws();
       const v = this.value(depth);
-      // defineProperty: "__proto__" is an ordinary member name here.
-      Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+      if (k === "__proto__") Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+      else out[k] = v;
       this.ws();
-      const c = this.s[this.i];
-      if (c === ",") {
+      const c = this.s.charCodeAt(this.i);
+      if (c === 0x2c) {
         this.i++;
         continue;
       }
-      if (c === "}") {
+      if (c === 0x7d) {
         this.i++;
-        return out;
+        return Object.setPrototypeOf(out, null) as JsonObject;
       }
       return this.fail("expected , or }");
     }
@@ -303,25 +356,32 @@ export function canonicalize(v: Json): string {
       return String(v);
     case "string":
       return quote(v);
-    case "object":
+    case "object": {
       if (v === null) return "null";
-      if (Array.isArray(v)) return "[" + v.map(canonicalize).join(",") + "]";
+      if (Array.isArray(v)) {
+        let out = "[";
+        for (let i = 0; i < v.length; i++) out += (i ? "," : "") + canonicalize(v[i] as Json);
+        return out + "]";
+      }
       // Default sort compares UTF-16 code units, which is RFC 8785 §3.2.3's order.
-      return (
-        "{" +
-        Object.keys(v)
-          .sort()
-          .map((k) => quote(k) + ":" + canonicalize(v[k] as Json))
-          .join(",") +
-        "}"
-      );
+      const keys = Object.keys(v).sort();
+      let out = "{";
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
+        out += (i ? "," : "") + quote(k) + ":" + canonicalize(v[k] as Json);
+      }
+      return out + "}";
+    }
   }
   throw new Error("not JSON");
 }
 
 const ESC: Record<number, string> = { 8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r", 0x22: '\\"', 0x5c: "\\\\" };
+// Anything quote() must look at: characters it escapes, and surrogates (to refuse lone ones).
+const NEEDS_WORK = /[\u0000-\u001f"\\\ud800-\udfff]/;
 
 function quote(s: string): string {
+  if (!NEEDS_WORK.test(s)) return '"' + s + '"';
   let out = '"';
   let run = 0;
   for (let i = 0; i < s.length; i++) {

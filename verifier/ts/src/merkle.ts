@@ -1,14 +1,37 @@
 // RFC 9162 §2.1 Merkle Tree Hash and inclusion-proof verification.
-import { sha256, concatBytes } from "./util.js";
+import { sha256, sha256Into } from "./util.js";
 
 const LEAF = new Uint8Array([0]);
 const NODE = new Uint8Array([1]);
 
 export function leafHash(data: Uint8Array): Uint8Array {
-  return sha256(concatBytes(LEAF, data));
+  return sha256(LEAF, data);
 }
 export function nodeHash(l: Uint8Array, r: Uint8Array): Uint8Array {
-  return sha256(concatBytes(NODE, l, r));
+  return sha256(NODE, l, r);
+}
+
+/** Writes the leaf hash of `data` to out[at..at+32]. */
+export function leafHashInto(out: Uint8Array, at: number, data: Uint8Array): void {
+  sha256Into(out, at, LEAF, data);
+}
+
+/**
+ * The root over n leaf hashes packed in `packed` (32 bytes each), as rootOfHashes computes it,
+ * one level at a time in a copy: each node's two children are adjacent, so it is one hash of
+ * 0x01 followed by 64 bytes, written over the level below, and nothing is allocated per node.
+ */
+export function rootOfPackedHashes(packed: Uint8Array, n: number): Uint8Array {
+  if (n === 0) return sha256(new Uint8Array(0));
+  const buf = packed.slice(0, 32 * n);
+  let m = n;
+  while (m > 1) {
+    const half = m >> 1;
+    for (let k = 0; k < half; k++) sha256Into(buf, 32 * k, NODE, buf.subarray(64 * k, 64 * k + 64));
+    if (m % 2 === 1) buf.copyWithin(32 * half, 32 * (m - 1), 32 * m);
+    m = half + (m % 2);
+  }
+  return buf.slice(0, 32);
 }
 
 /** MTH over leaf data; empty tree is SHA-256(""). Odd nodes are carried up, never duplicated. */

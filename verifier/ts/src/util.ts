@@ -1,11 +1,51 @@
 // Small byte helpers shared by the core (no Node APIs: the core must run in a browser).
-import { sha256 } from "@noble/hashes/sha2.js";
+import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 
-export function sha256Hex(b: Uint8Array): string {
-  return bytesToHex(sha256(b));
+/** SHA-256 of the concatenation of one to three byte strings (no copy is made to join them). */
+export type Sha256 = (a: Uint8Array, b?: Uint8Array, c?: Uint8Array) => Uint8Array;
+
+const nobleImpl: Sha256 = (a, b, c) => {
+  if (b === undefined) return nobleSha256(a);
+  const h = nobleSha256.create().update(a).update(b);
+  if (c !== undefined) h.update(c);
+  return h.digest();
+};
+let sha256Impl: Sha256 = nobleImpl;
+let sha256HexImpl: ((b: Uint8Array) => string) | null = null;
+
+export function sha256(a: Uint8Array, b?: Uint8Array, c?: Uint8Array): Uint8Array {
+  return sha256Impl(a, b, c);
 }
-export { sha256, bytesToHex };
+
+/**
+ * Lets the host supply a native SHA-256 (node.ts passes node:crypto's, several times faster than
+ * pure JS on large bundles), optionally with a direct hex form; null restores the portable
+ * implementation (@noble/hashes), which the core uses by default, so a browser needs nothing.
+ */
+export function useSha256(impl: Sha256 | null, hexImpl: ((b: Uint8Array) => string) | null = null): void {
+  sha256Impl = impl ?? nobleImpl;
+  sha256HexImpl = impl === null ? null : hexImpl;
+}
+
+/** Writes SHA-256(a || b) to out[at..at+32]; a and b may overlap out (they are read first). */
+export type Sha256Into = (out: Uint8Array, at: number, a: Uint8Array, b?: Uint8Array) => void;
+const portableInto: Sha256Into = (out, at, a, b) => out.set(sha256(a, b), at);
+let sha256IntoImpl: Sha256Into = portableInto;
+
+export function sha256Into(out: Uint8Array, at: number, a: Uint8Array, b?: Uint8Array): void {
+  sha256IntoImpl(out, at, a, b);
+}
+
+/** The host's native form of sha256Into (it allocates nothing per hash); null restores the default. */
+export function useSha256Into(impl: Sha256Into | null): void {
+  sha256IntoImpl = impl ?? portableInto;
+}
+
+export function sha256Hex(b: Uint8Array): string {
+  return sha256HexImpl !== null ? sha256HexImpl(b) : bytesToHex(sha256(b));
+}
+export { bytesToHex };
 
 export const ZERO_DIGEST = "0".repeat(64);
 export const DIGEST_RE = /^[0-9a-f]{64}$/;
@@ -39,10 +79,11 @@ export function base64Encode(b: Uint8Array): string {
 }
 
 /**
- * Lenient DSSE decoding (docs/evidence-kernel.md: "both standard and URL-safe base64 are
- * accepted (padded or not)"). Alphabets are not mixed. Anything else is null (E_SIGNATURE).
- * Non-zero trailing bits are tolerated here; the canonical check (re-encode and compare) catches
- * them as E_NOT_CANONICAL like any other re-encoding.
+ * Lenient DSSE decoding (bundle.md §5, docs/evidence-kernel.md: "both standard and URL-safe base64
+ * are accepted (padded or not)"). Alphabets are not mixed. Padding may be complete, partial or
+ * absent (`QQ==`, `QQ=`, `QQ`) but never more than the length needs; the unused low bits of the
+ * last character must be zero (`QR==` is invalid). Anything else is null (E_SIGNATURE). Every
+ * spelling but standard padded base64 is then E_NOT_CANONICAL (re-encode and compare).
  */
 export function base64DecodeLenient(s: string): Uint8Array | null {
   let alpha: string;
@@ -51,9 +92,11 @@ export function base64DecodeLenient(s: string): Uint8Array | null {
   else return null;
   const body = s.replace(/=+$/, "");
   const pad = s.length - body.length;
-  if (pad > 0 && s.length % 4 !== 0) return null;
-  if (body.length % 4 === 1) return null;
-  if (pad > 0 && (body.length + pad) % 4 !== 0) return null;
+  const rem = body.length % 4;
+  if (rem === 1 || pad > (4 - rem) % 4) return null;
+  // 2 leftover characters carry 12 bits for one byte, 3 carry 18 for two: 4 or 2 unused bits.
+  const unused = rem === 2 ? 4 : rem === 3 ? 2 : 0;
+  if (unused && (alpha.indexOf(body[body.length - 1]!) & ((1 << unused) - 1)) !== 0) return null;
   return decodeWith(body, alpha);
 }
 

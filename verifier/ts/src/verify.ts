@@ -1,9 +1,9 @@
 // The bundle verifier (bundle.md §8), written from spec/ alone. Pure: bytes in, report out; no
 // file-system access (the CLI layer reads files), so it runs in a browser too.
-import { parseStrictBytes, canonicalBytes, canonicalize, bytesEqual, isObject, decodeUtf8, utf8Encode, JsonError, type Json, type JsonObject } from "./json.js";
+import { parseStrictChecked, parseStrictBytes, canonicalBytes, canonicalize, bytesEqual, isObject, decodeUtf8, utf8Encode, JsonError, type Json, type JsonObject } from "./json.js";
 import { validate, type SchemaId } from "./schema.js";
 import { sha256Hex, base64DecodeLenient, base64Encode, concatBytes, compareUtf8, hexToBytesStrict, ZERO_DIGEST, DIGEST_RE } from "./util.js";
-import { merkleRoot, verifyInclusion } from "./merkle.js";
+import { merkleRoot, rootOfPackedHashes, leafHashInto, verifyInclusionHash } from "./merkle.js";
 import { keyValidAt, verifySig, isHighS, type TrustedKey } from "./keys.js";
 import { parseSignedNote, parseCheckpointBody, ed25519NoteKeyId, NoteError, type Checkpoint } from "./note.js";
 import { unsafePathReason } from "./paths.js";
@@ -378,8 +378,11 @@ async function checkAttestation(ctx: Ctx, bytes: Uint8Array | undefined, opts: V
     ctx.add("E_PAYLOAD_TYPE", `payloadType ${JSON.stringify(payloadType)} is not ${IN_TOTO}`, P);
     return { signers: [...counted].sort() };
   }
-  // The closed attestation: once the threshold is met, every signature must hold.
+  // The closed attestation: once the threshold is met, every signature must hold. Checked in
+  // order; a signature's first failing check is its finding and its later checks are skipped. The
+  // order check compares with the keyid of the last signature that passed it (bundle.md §5).
   let closedOk = true;
+  let previous: string | null = null;
   for (let i = 0; i < sigObjs.length; i++) {
     const kid = sigObjs[i]!.keyid;
     if (typeof kid !== "string" || !DIGEST_RE.test(kid)) {
@@ -387,13 +390,12 @@ async function checkAttestation(ctx: Ctx, bytes: Uint8Array | undefined, opts: V
       closedOk = false;
       continue;
     }
-    if (i > 0) {
-      const prev = sigObjs[i - 1]!.keyid;
-      if (typeof prev === "string" && !(prev < kid)) {
-        ctx.add("E_SIGNATURE", `signatures are not sorted by keyid, or a key signed twice (signature ${i})`, P);
-        closedOk = false;
-      }
+    if (previous !== null && !(previous < kid)) {
+      ctx.add("E_SIGNATURE", `signatures are not sorted by keyid, or a key signed twice (signature ${i})`, P);
+      closedOk = false;
+      continue;
     }
+    previous = kid;
     const k = opts.trust.find((t) => t.keyid === kid);
     if (!k) {
       ctx.add("E_KEY_NOT_TRUSTED", `signature ${i}: key ${kid} is not in the trust file`, P);
@@ -408,6 +410,7 @@ async function checkAttestation(ctx: Ctx, bytes: Uint8Array | undefined, opts: V
     if (!keyValidAt(k, opts.at)) {
       ctx.add("E_KEY_EXPIRED", `signature ${i}: key ${kid} is outside its validity window`, P);
       closedOk = false;
+      continue;
     }
     if (k.algorithm === "ecdsa-sha2-256-nistp256" && isHighS(sigs[i]!)) {
       ctx.add("E_SIGNATURE", `signature ${i}: ECDSA signature with high s`, P);
@@ -528,16 +531,31 @@ function predicateRules(ctx: Ctx, pred: JsonObject, schema: SchemaId, manifest: 
 // ---------------------------------------------------------------------------------------------
 // §6 journal
 
+/**
+ * What the chain, the entries root and §6.2 need of a line. Neither the parsed entry nor its
+ * strings are kept (a string read from a line can hold on to the whole line's text): links are
+ * compared as lines are read, and values are kept only where a message names them.
+ */
 interface Line {
-  value: JsonObject;
-  canon: Uint8Array;
-  digest: string;
   seq: number;
+  /** Hex SHA-256 of the line's canonical bytes. */
+  digest: string;
+  /** Its link (prev, or run_prev in run mode) is the digest of the line read before it. */
+  linked: boolean;
+  /** The first line's link value (compared with first_prev); undefined on the others. */
+  first: Json | undefined;
+  /** Run mode: run_seq, whether run is the manifest's (and run when it is not), run_prev usable. */
+  runSeq: Json | undefined;
+  runOk: boolean;
+  run: Json | undefined;
+  runPrevUsable: boolean;
 }
 interface JournalResult {
   /** Every line was strict JSON with a usable seq (precondition of §6.2). */
   allUsable: boolean;
   lines: Line[];
+  /** RFC 9162 leaf hashes of the lines' canonical bytes, 32 bytes each, in the order of `lines`. */
+  leaves: Uint8Array;
 }
 
 function isSafeInt(v: Json | undefined): v is number {
@@ -557,6 +575,7 @@ function checkJournal(ctx: Ctx, bytes: Uint8Array, j: JsonObject, path: string):
   };
 
   const lines: Line[] = [];
+  let leaves = new Uint8Array(32 * 1024);
   let chainCheckable = true;
   let allUsable = true;
   let tooLarge = false;
@@ -575,21 +594,21 @@ function checkJournal(ctx: Ctx, bytes: Uint8Array, j: JsonObject, path: string):
     }
     const raw = bytes.subarray(start, end);
     start = end + 1;
-    if (!terminated) {
-      note("E_JSON", `journal line ${lineNo} does not end with LF`);
-      chainCheckable = false;
-      allUsable = false;
-      continue;
-    }
+    // A missing final LF is E_JSON, and the unterminated line is still read and checked like any
+    // other (bundle.md §6): its content, its link, the Merkle root and §6.2 all use it.
+    if (!terminated) note("E_JSON", `journal line ${lineNo} does not end with LF`);
     if (raw.length === 0) {
       note("E_JSON", `journal line ${lineNo} is blank`);
       chainCheckable = false;
       allUsable = false;
       continue;
     }
+    const text = decodeUtf8(raw);
     let v: Json;
+    let canonical: boolean;
     try {
-      v = parseStrictBytes(raw);
+      if (text === null) throw new JsonError("invalid UTF-8", 0);
+      ({ value: v, canonical } = parseStrictChecked(text));
     } catch (e) {
       if (!(e instanceof JsonError)) throw e;
       note("E_JSON", `journal line ${lineNo} is not strict JSON: ${e.message}`);
@@ -597,8 +616,14 @@ function checkJournal(ctx: Ctx, bytes: Uint8Array, j: JsonObject, path: string):
       allUsable = false;
       continue;
     }
-    const canon = canonicalBytes(v);
-    if (!bytesEqual(canon, raw)) note("E_NOT_CANONICAL", `journal line ${lineNo} is not canonical JSON`);
+    // A canonical line's bytes are its canonical bytes (the parser saw it was canonical, and UTF-8
+    // is one-to-one), so only a line that is not is canonicalized and encoded again.
+    let canon = raw;
+    if (!canonical) {
+      const canonText = canonicalize(v);
+      if (canonText !== text) canon = utf8Encode(canonText);
+    }
+    if (canon !== raw) note("E_NOT_CANONICAL", `journal line ${lineNo} is not canonical JSON`);
     const issues = validate("journalEntry", v);
     if (issues.length) note("E_SCHEMA", `journal line ${lineNo}${issues[0]!.pointer ? " at " + issues[0]!.pointer : ""}: ${issues[0]!.message}`);
     if (!isObject(v) || !isSafeInt(v.seq)) {
@@ -606,44 +631,62 @@ function checkJournal(ctx: Ctx, bytes: Uint8Array, j: JsonObject, path: string):
       allUsable = false;
       continue;
     }
-    if (typeof v.prev !== "string" || !DIGEST_RE.test(v.prev)) chainCheckable = false;
-    lines.push({ value: v, canon, digest: sha256Hex(canon), seq: v.seq });
+    const link = runMode ? v.run_prev : v.prev;
+    const before = lines[lines.length - 1];
+    // A link equal to the digest before it is a digest: the pattern is tested only otherwise.
+    const linked = before !== undefined && link === before.digest;
+    const linkUsable = linked || (typeof link === "string" && DIGEST_RE.test(link));
+    // In run mode the links are run_seq/run_prev (§6.1): an unusable tenant prev is E_SCHEMA only.
+    if (!runMode && !linkUsable) chainCheckable = false;
+    const runOk = !runMode || v.run === j.run;
+    if (32 * (lines.length + 1) > leaves.length) {
+      const grown = new Uint8Array(2 * leaves.length);
+      grown.set(leaves);
+      leaves = grown;
+    }
+    leafHashInto(leaves, 32 * lines.length, canon);
+    lines.push({
+      seq: v.seq,
+      digest: sha256Hex(canon),
+      linked,
+      first: before === undefined ? link : undefined,
+      runSeq: runMode ? v.run_seq : undefined,
+      runOk,
+      run: runOk ? undefined : v.run,
+      runPrevUsable: !runMode || linkUsable,
+    });
   }
   if (tooLarge) {
     flush();
-    return { allUsable: false, lines };
+    return { allUsable: false, lines, leaves };
   }
   if (chainCheckable) {
     const broken = runMode ? checkRunChain(lines, j) : checkSeqChain(lines, j);
     if (broken) note("E_CHAIN_BROKEN", `chain broken: ${broken}`);
-    const root = sha256HexOf(merkleRoot(lines.map((l) => l.canon)));
+    const root = sha256HexOf(rootOfPackedHashes(leaves, lines.length));
     if (root !== j.entries_root) note("E_MERKLE_ROOT", `entries_root is ${j.entries_root}, the entries give ${root}`);
   }
   flush();
-  return { allUsable, lines };
+  return { allUsable, lines, leaves };
 }
 
 function checkSeqChain(lines: Line[], j: JsonObject): string | null {
   if (j.first_seq === 0 && j.first_prev !== ZERO_DIGEST) return "first_seq is 0 but first_prev is not 64 zeros";
-  return linkCheck(
-    lines,
-    j,
-    (l) => l.seq,
-    (l) => l.value.prev as string,
-  );
+  return linkCheck(lines, j, (l) => l.seq);
 }
 
-function linkCheck(lines: Line[], j: JsonObject, seqOf: (l: Line) => number, prevOf: (l: Line) => string): string | null {
+/** The links over seq/prev, or run_seq/run_prev (which Line.linked and Line.first hold). */
+function linkCheck(lines: Line[], j: JsonObject, seqOf: (l: Line) => number): string | null {
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!;
     const sq = seqOf(l);
     if (i === 0) {
       if (sq !== j.first_seq) return `first entry has seq ${sq}, first_seq is ${j.first_seq}`;
-      if (prevOf(l) !== j.first_prev) return `first entry (seq ${sq}) has prev ${prevOf(l)}, first_prev is ${j.first_prev}`;
+      if (l.first !== j.first_prev) return `first entry (seq ${sq}) has prev ${String(l.first)}, first_prev is ${j.first_prev}`;
     } else {
       const p = lines[i - 1]!;
       if (sq !== seqOf(p) + 1) return `seq ${sq} follows seq ${seqOf(p)}`;
-      if (prevOf(l) !== p.digest) return `broken link at seq ${sq}`;
+      if (!l.linked) return `broken link at seq ${sq}`;
     }
   }
   if (lines.length !== j.count) return `${lines.length} entries, count is ${j.count}`;
@@ -656,19 +699,14 @@ function linkCheck(lines: Line[], j: JsonObject, seqOf: (l: Line) => number, pre
 
 function checkRunChain(lines: Line[], j: JsonObject): string | null {
   for (let i = 0; i < lines.length; i++) {
-    const v = lines[i]!.value;
-    if (v.run !== j.run) return `line ${i + 1} (seq ${v.seq}) belongs to run ${JSON.stringify(v.run)}, not ${JSON.stringify(j.run)}`;
-    if (!isSafeInt(v.run_seq)) return `line ${i + 1} (seq ${v.seq}) has no usable run_seq`;
-    if (typeof v.run_prev !== "string" || !DIGEST_RE.test(v.run_prev)) return `line ${i + 1} (seq ${v.seq}) has no usable run_prev`;
+    const v = lines[i]!;
+    if (!v.runOk) return `line ${i + 1} (seq ${v.seq}) belongs to run ${JSON.stringify(v.run)}, not ${JSON.stringify(j.run)}`;
+    if (!isSafeInt(v.runSeq)) return `line ${i + 1} (seq ${v.seq}) has no usable run_seq`;
+    if (!v.runPrevUsable) return `line ${i + 1} (seq ${v.seq}) has no usable run_prev`;
     if (i > 0 && !(lines[i]!.seq > lines[i - 1]!.seq)) return `seq ${lines[i]!.seq} does not increase`;
   }
   if (j.first_seq === 0 && j.first_prev !== ZERO_DIGEST) return "first_seq is 0 but first_prev is not 64 zeros";
-  return linkCheck(
-    lines,
-    j,
-    (l) => l.value.run_seq as number,
-    (l) => l.value.run_prev as string,
-  );
+  return linkCheck(lines, j, (l) => l.runSeq as number);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -769,7 +807,7 @@ async function checkCheckpoint(
     const p = proofs[i]!;
     const line = journal.lines[i]!;
     const hashes = (p.hashes as string[]).map((h) => hexToBytesStrict(h)!);
-    if (p.index !== line.seq || !verifyInclusion(line.seq, size, line.canon, hashes, cp.root)) {
+    if (p.index !== line.seq || !verifyInclusionHash(line.seq, size, journal.leaves.subarray(32 * i, 32 * i + 32), hashes, cp.root)) {
       ctx.add("E_INCLUSION_PROOF", `proof ${i} does not prove the line with seq ${line.seq} in the checkpoint`, proofsPath);
       return;
     }

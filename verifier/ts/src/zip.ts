@@ -39,7 +39,15 @@ export function filesFromMap(m: Map<string, Uint8Array>): BundleFiles {
 export type ContainerResult = { files: BundleFiles } | { fatal: Finding[] };
 
 let crcTable: Uint32Array | null = null;
+let crc32Impl: ((b: Uint8Array) => number) | null = null;
+
+/** Lets the host supply a native CRC-32 (node.ts passes zlib's); null restores the table below. */
+export function useCrc32(impl: ((b: Uint8Array) => number) | null): void {
+  crc32Impl = impl;
+}
+
 export function crc32(b: Uint8Array): number {
+  if (crc32Impl !== null) return crc32Impl(b) >>> 0;
   if (!crcTable) {
     crcTable = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
@@ -119,9 +127,11 @@ function readZipInner(buf: Uint8Array): BundleFiles {
     const nameBytes = buf.subarray(p + 46, p + 46 + nameLen);
     const name = decodeUtf8(nameBytes);
     const shown = name ?? "(not UTF-8)";
-    // Limits first, on the declared sizes, as each entry is read and before the layout is checked.
-    if (usize > MAX_ENTRY || csize > MAX_ENTRY)
-      throw new Fatal({ code: "E_TOO_LARGE", path: shown, message: `entry declares ${Math.max(usize, csize)} bytes (limit 1 GiB)` });
+    // Limits first, on the declared size, as each entry is read and before the layout is checked.
+    // The size an entry declares is its uncompressed size; a compressed size that differs from it
+    // is a non-canonical field (E_ARCHIVE, below), whatever its value (bundle.md §2.2).
+    if (usize > MAX_ENTRY)
+      throw new Fatal({ code: "E_TOO_LARGE", path: shown, message: `entry declares ${usize} bytes (limit 1 GiB)` });
     total += usize;
     if (total >= MAX_TOTAL) throw new Fatal({ code: "E_TOO_LARGE", message: "entries add up to 4 GiB or more" });
     if (name === null || (flags & 0x0800) === 0 && /[^\x00-\x7f]/.test(name)) throw archive("entry name is not UTF-8");

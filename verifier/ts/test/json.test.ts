@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { parseStrict, parseStrictBytes, canonicalize, canonicalBytes, JsonError } from "../src/json.js";
+import { parseStrict, parseStrictBytes, parseStrictChecked, canonicalize, canonicalBytes, JsonError } from "../src/json.js";
 import { VEC } from "./helpers.js";
 
 const JCS = join(VEC, "jcs");
@@ -107,4 +107,42 @@ test("canonical strings escape minimally", () => {
   assert.equal(canonicalize("\u0000\u001f\u007f\u2028\"\\/\b\f\n\r\t"), '"\\u0000\\u001f\u007f\u2028\\"\\\\/\\b\\f\\n\\r\\t"');
   assert.equal(canonicalize(-0), "0");
   assert.equal(canonicalize({ "\u{1f602}": 1, "\ufb33": 2 }), '{"\u{1f602}":1,"\ufb33":2}');
+});
+
+test("objects have no prototype, nested and empty ones too, and inherited names are ordinary members", () => {
+  const get = (o: unknown, k: string) => (o as Record<string, unknown>)[k];
+  const v = parseStrict('{"constructor":1,"toString":{"hasOwnProperty":{}},"e":{},"__proto__":[]}');
+  for (const o of [v, get(v, "toString"), get(get(v, "toString"), "hasOwnProperty"), get(v, "e")]) assert.equal(Object.getPrototypeOf(o), null);
+  assert.deepEqual(Object.keys(v as object), ["constructor", "toString", "e", "__proto__"]);
+  assert.ok(Array.isArray(get(v, "__proto__")));
+  assert.throws(() => parseStrict('{"constructor":1,"constructor":2}'), JsonError);
+  assert.throws(() => parseStrict('{"b":1,"a":2,"b":3}'), JsonError, "a repeat after the order broke");
+  assert.throws(() => parseStrict('{"__proto__":1,"__proto__":2}'), JsonError);
+});
+
+// parseStrictChecked's canonical flag lets the journal skip canonicalization: it must be true
+// exactly when the text is its own canonical form.
+test("parseStrictChecked: canonical exactly when the text is canonical", () => {
+  const texts = [
+    '{"a":1,"b":[true,null,"x"]}', '{"b":1,"a":2}', '{"a":1, "b":2}', " 1", "1 ", "-0", "0", "1.0", "1e+21", "1e21", "100", "1.5", "-1.5",
+    "0.000001", "1e-7", "1E-7", '"\\u001f"', '"\\u001F"', '"\\u0041"', '"A"', '"\\/"', '"/"', '"\\n"', '"\\u000a"', '"\\b\\f\\n\\r\\t\\"\\\\"',
+    '"\\u00e9"', '"é"', '"\\ud83d\\ude00"', '"😀"', '{"\\ud83d\\ude02":1,"\\ufb33":2}', '{"😂":1,"דּ":2}', '{"דּ":1,"😂":2}', "[]", "{}", "[ ]",
+    '{"a":{}}', '{"":0,"a":0}', '{"a":0,"":0}', "9007199254740991", "-9007199254740991", "123456789012", "1.2345678901234567e+25",
+  ];
+  for (const f of readdirSync(join(JCS, "input"))) texts.push(readFileSync(join(JCS, "input", f), "utf8"), readFileSync(join(JCS, "output", f), "utf8"));
+  for (const line of readFileSync(join(JCS, "numbers", "es6testfile10k.txt"), "utf8").trim().split("\n").slice(0, 2000)) texts.push(line.split(",")[1]!);
+  let canonicalSeen = 0;
+  for (const text of texts) {
+    let checked;
+    try {
+      checked = parseStrictChecked(text);
+    } catch (e) {
+      assert.ok(e instanceof JsonError, text);
+      continue;
+    }
+    const isCanonical = canonicalize(checked.value) === text;
+    assert.equal(checked.canonical, isCanonical, text);
+    if (isCanonical) canonicalSeen++;
+  }
+  assert.ok(canonicalSeen > 1000, `${canonicalSeen}`);
 });

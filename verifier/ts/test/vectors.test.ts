@@ -6,7 +6,7 @@ import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { verifyBundle } from "../src/verify.js";
 import { parseTime } from "../src/time.js";
-import { loadBundle, loadTrustFile, artifactDir } from "../src/cli.js";
+import { loadBundle, loadTrustFile, artifactDir } from "../src/node.js";
 import { SPEC } from "./helpers.js";
 
 const superseded = new Set(
