@@ -5,7 +5,7 @@ import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { inspectBundle } from "../src/inspect.js";
 import { parseTime } from "../src/time.js";
-import { loadBundle, loadTrustFile } from "../src/cli.js";
+import { loadBundle, loadTrustFile } from "../src/node.js";
 import { SPEC } from "./helpers.js";
 
 async function inspectCase(rel: string) {

@@ -13,7 +13,7 @@ import { validators, AJV_OPTIONS, type SchemaId } from "../src/validators.genera
 import { validate } from "../src/schema.js";
 import { parseStrict, parseStrictBytes, isObject, decodeUtf8, type Json } from "../src/json.js";
 import { base64DecodeLenient } from "../src/util.js";
-import { loadBundle } from "../src/cli.js";
+import { loadBundle } from "../src/node.js";
 import { SPEC } from "./helpers.js";
 
 // ajv and ajv-formats are CommonJS; under NodeNext their default export arrives as a namespace.
