@@ -307,3 +307,68 @@ fn bad_inputs_exit_1_with_locations() {
             "duplicate key `kind` at line 2, column 2 (JSON pointer `/kind`)",
         ));
 }
+
+#[test]
+fn decide_exits_3_when_held_and_records_the_decision_without_the_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("journal").display());
+    let mut action: Value =
+        serde_json::from_slice(&std::fs::read(example("mass-delete.json")).unwrap()).unwrap();
+    action["payload"] = json!({"sql": "DELETE FROM orders WHERE note = 'do-not-leak-7f3a'"});
+    let held = write(&dir, "held.json", &action);
+    let out = clyra()
+        .args(["--format", "json", "policy", "decide"])
+        .arg(example("guard.json"))
+        .arg(&held)
+        .args(["--store", &store, "--run", "r-1"])
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    let doc = json_of(&out);
+    assert_eq!(doc["decision"]["verdict"], "require_approval");
+    assert_eq!(doc["recorded"]["tenant"], "acme");
+    assert_eq!(doc["recorded"]["seq"], 0);
+
+    // A small delete proceeds (exit 0) and is recorded after the first.
+    action["warehouse"]["rows_affected"] = json!(5);
+    let small = write(&dir, "small.json", &action);
+    let out = clyra()
+        .args(["--format", "json", "policy", "decide"])
+        .arg(example("guard.json"))
+        .arg(&small)
+        .args(["--store", &store])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(json_of(&out)["recorded"]["seq"], 1);
+
+    // Both decisions are in the chain, which verifies, and the payload is in neither.
+    clyra()
+        .args(["journal", "verify", "--store", &store])
+        .assert()
+        .success();
+    let mut stored = Vec::new();
+    for entry in walk(dir.path()) {
+        stored.extend(std::fs::read(entry).unwrap());
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(stored.contains("policy.decision") && stored.contains("require_approval"));
+    assert!(!stored.contains("do-not-leak-7f3a"));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files.extend(walk(&p));
+        } else if !p.ends_with("held.json") && !p.ends_with("small.json") {
+            files.push(p);
+        }
+    }
+    files
+}

@@ -31,6 +31,8 @@ mod cel_vars;
 pub mod decision;
 pub mod explain;
 pub mod patch;
+#[cfg(feature = "journal")]
+pub mod record;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;

@@ -37,6 +37,10 @@ Examples:\n  clyra policy hash policy.yaml\n  sha256:5f0c…\n  \
 clyra policy hash --format json policy.yaml"
     )]
     Hash(HashArgs),
+    /// Decide about one action, optionally recording the decision in the journal (exit 3 when
+    /// the action may not proceed).
+    #[command(after_help = policy_eval::DECIDE_HELP)]
+    Decide(policy_eval::DecideArgs),
     /// Run a table of test cases (action → expected verdict) against a policy.
     #[command(after_help = policy_eval::TEST_HELP)]
     Test(policy_eval::TestArgs),
@@ -65,6 +69,7 @@ pub fn run(command: PolicyCommand, out: &Output) -> anyhow::Result<Exit> {
     match command {
         PolicyCommand::Lint(args) => lint(args, out),
         PolicyCommand::Hash(args) => hash(args, out),
+        PolicyCommand::Decide(args) => policy_eval::decide(args, out),
         PolicyCommand::Test(args) => policy_eval::test(args, out),
         PolicyCommand::Explain(args) => policy_eval::explain(args, out),
     }

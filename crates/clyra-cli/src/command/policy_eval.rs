@@ -41,6 +41,29 @@ pub struct ExplainArgs {
     pub now: Option<String>,
 }
 
+/// `clyra policy decide`.
+#[derive(Debug, clap::Args)]
+pub struct DecideArgs {
+    /// The policy file.
+    pub policy: PathBuf,
+    /// The action (JSON), or `-` for stdin.
+    #[arg(default_value = "-")]
+    pub action: PathBuf,
+    /// The decision time (RFC 3339) when the action has no `time`; the clock by default.
+    #[arg(long)]
+    pub now: Option<String>,
+    /// Record the decision in this journal: `sqlite:DIR` or
+    /// `postgres://USER@HOST:PORT/DB?schema=NAME`.
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Put the entry in this run's chain (with --store).
+    #[arg(long, requires = "store")]
+    pub run: Option<String>,
+    /// Attach the entry to this session (with --store).
+    #[arg(long, requires = "store")]
+    pub session: Option<String>,
+}
+
 /// `clyra policy test`.
 #[derive(Debug, clap::Args)]
 pub struct TestArgs {
@@ -90,6 +113,74 @@ pub fn explain(a: ExplainArgs, out: &Output) -> anyhow::Result<Exit> {
     });
     Ok(Exit::Ok)
 }
+
+/// Decides about one action, optionally records the decision in the journal, and exits 3 when
+/// the action may not proceed.
+pub fn decide(a: DecideArgs, out: &Output) -> anyhow::Result<Exit> {
+    let (_, engine) = compile(&a.policy)?;
+    let name = display_name(&a.action);
+    let value =
+        jcs::parse_strict(&read_input(&a.action)?).map_err(|e| anyhow::anyhow!("`{name}`: {e}"))?;
+    let action = Action::from_value(value).map_err(|e| anyhow::anyhow!("`{name}`: {e}"))?;
+    let now = match &a.now {
+        Some(t) => parse_time(t, "--now")?,
+        None => jiff::Timestamp::now(),
+    };
+    let decision = engine.decide_at(&action, now);
+    let mut recorded = None;
+    if let Some(url) = &a.store {
+        let mut store = clyra_journal::open(url)
+            .map_err(|e| anyhow::anyhow!("cannot open the journal store: {e}"))?;
+        let event = clyra_policy::decide::record::decision_event(
+            &action,
+            &decision,
+            a.run.as_deref(),
+            a.session.as_deref(),
+        );
+        let receipts = store
+            .append(&[event], &clyra_journal::BodyPolicy::Full)
+            .map_err(|e| anyhow::anyhow!("cannot record the decision: {e}"))?;
+        recorded = receipts.into_iter().next();
+    }
+    let doc = json!({
+        "decision": &decision,
+        "recorded": recorded.as_ref().map(|r| json!({
+            "tenant": r.tenant, "seq": r.seq, "hash": r.hash.to_hex(),
+        })),
+    });
+    out.emit(&doc, || {
+        let mut s = format!(
+            "{} (evaluated {}, {})\n",
+            decision.verdict.as_str(),
+            decision.evaluated_verdict.as_str(),
+            decision.mode.as_str()
+        );
+        if !decision.rule_ids.is_empty() {
+            let _ = writeln!(s, "  rules: {}", decision.rule_ids.join(", "));
+        }
+        for r in &decision.reasons {
+            let _ = writeln!(s, "  reason: {r}");
+        }
+        let _ = writeln!(s, "  policy: {}", decision.policy_hash);
+        if let Some(r) = &recorded {
+            let _ = writeln!(s, "  recorded: tenant {} seq {}", r.tenant, r.seq);
+        }
+        s
+    });
+    Ok(if decision.proceeds() {
+        Exit::Ok
+    } else {
+        Exit::Blocked
+    })
+}
+
+pub const DECIDE_HELP: &str = "Prints the decision (effective and evaluated verdict, mode, \
+rule ids, reasons, policy hash) and, with --store, appends it to the journal as a \
+`policy.decision` entry in the action's tenant (the decision and the action's SHA-256, never its \
+payload). Exit 0 when the action may proceed (allow, repair), 3 when it may not (block, \
+require_approval), 1 on bad input.\n\n\
+Example:\n  clyra policy decide examples/policy/guard.json examples/policy/mass-delete.json \\\n    \
+--store sqlite:./journal\n  require_approval (evaluated require_approval, enforce)";
 
 /// The payload after the enforced repairs, when there are any (or the error applying them).
 fn repaired_payload(action: &Action, d: &Decision) -> Option<Value> {
