@@ -3,7 +3,8 @@
 use std::str::FromStr as _;
 use std::time::Duration;
 
-use postgres::{Client, Config, NoTls};
+use postgres::NoTls;
+pub use postgres::{Client, Config};
 
 use crate::error::{pg_message, Error};
 
