@@ -328,6 +328,19 @@ fn diff_names_the_file_and_pointer_of_bad_input() {
 }
 
 #[test]
+fn lean_snapshot_flags_are_recorded() {
+    let s = Schema::new(BASE);
+    let out = clyra()
+        .args(["snapshot", "take", "--dsn", &pg_url(), "--schemas", &s.0])
+        .args(["--estimated-sizes", "--no-column-stats", "--out", "-"])
+        .assert()
+        .success();
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["scope"]["sizes"], "estimated");
+    assert_eq!(v["scope"]["column_stats"], false);
+}
+
+#[test]
 fn anchor_command_prints_the_anchor() {
     let out = clyra()
         .args([

@@ -109,13 +109,38 @@ fn main() -> Result<()> {
         ..Default::default()
     };
 
-    let warm = time(runs, || Ok(snapshot::take(&mut c, &o100)?))?;
+    let mut session = snapshot::Session::new(pg::connect(&url)?);
+    let warm = time(runs, || Ok(session.take(&o100)?))?;
     stats("snapshot, 100 tables, reused connection", warm, Some(5.0));
+    let unprepared = time(runs, || Ok(snapshot::take(&mut c, &o100)?))?;
+    stats(
+        "  same, queries not prepared (snapshot::take)",
+        unprepared,
+        None,
+    );
     let cold = time(runs, || {
         let mut fresh = pg::connect(&url)?;
         Ok(snapshot::take(&mut fresh, &o100)?)
     })?;
     stats("snapshot, 100 tables, new connection", cold, Some(15.0));
+    let connect_only = time(runs, || Ok(pg::connect(&url)?))?;
+    stats("  of which connecting", connect_only, None);
+    let lean100 = Options {
+        sizes: snapshot::Sizes::Estimated,
+        column_stats: false,
+        ..o100.clone()
+    };
+    let lean_warm = time(runs, || Ok(session.take(&lean100)?))?;
+    stats(
+        "lean (--estimated-sizes --no-column-stats), reused",
+        lean_warm,
+        Some(5.0),
+    );
+    let lean_cold = time(runs, || {
+        let mut fresh = pg::connect(&url)?;
+        Ok(snapshot::take(&mut fresh, &lean100)?)
+    })?;
+    stats("lean, new connection", lean_cold, Some(15.0));
     let snap100 = snapshot::take(&mut c, &o100)?;
     let ser = time(runs, || Ok(snap100.to_canonical_json()?))?;
     stats("  + canonical JSON of it", ser, None);
@@ -124,7 +149,11 @@ fn main() -> Result<()> {
         ..o100.clone()
     };
     let exact = time(runs.min(20), || Ok(snapshot::take(&mut c, &counted)?))?;
-    stats("snapshot, 100 tables + exact counts (150,500 rows)", exact, None);
+    stats(
+        "snapshot, 100 tables + exact counts (150,500 rows)",
+        exact,
+        None,
+    );
     let hashed = Options {
         content_hashes: vec![format!("{s100}.*")],
         ..o100.clone()
@@ -132,7 +161,7 @@ fn main() -> Result<()> {
     let hash = time(runs.min(10), || Ok(snapshot::take(&mut c, &hashed)?))?;
     stats("snapshot, 100 tables + content hashes", hash, None);
 
-    let big = time(runs, || Ok(snapshot::take(&mut c, &o1000)?))?;
+    let big = time(runs, || Ok(session.take(&o1000)?))?;
     stats("snapshot, 1,000 tables, reused connection", big, None);
 
     let a = snapshot::take(&mut c, &o1000)?;

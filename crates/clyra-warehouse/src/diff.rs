@@ -364,6 +364,15 @@ pub fn diff(from: &Snapshot, to: &Snapshot) -> Diff {
                 .to_string(),
         );
     }
+    if from.scope.sizes != to.scope.sizes {
+        notes.push(
+            "sizes were measured differently (exact in one snapshot, estimated in the other): size observations compare different things"
+                .to_string(),
+        );
+    }
+    if from.scope.column_stats != to.scope.column_stats {
+        notes.push("only one snapshot read column statistics".to_string());
+    }
     let pinned = |s: &Snapshot| -> Vec<(String, Option<String>)> {
         PINNED_SETTINGS
             .iter()

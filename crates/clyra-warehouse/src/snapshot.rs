@@ -70,7 +70,7 @@ pub struct Snapshot {
 }
 
 /// What a snapshot was asked to cover.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scope {
     /// Only these schemas (empty: every schema except the system ones).
@@ -81,6 +81,25 @@ pub struct Scope {
     pub exact_counts: Vec<String>,
     /// Table globs that got a content hash.
     pub content_hashes: Vec<String>,
+    /// How sizes were measured.
+    pub sizes: Sizes,
+    /// Whether `pg_stats` summaries were read.
+    pub column_stats: bool,
+}
+
+/// How a snapshot measures table sizes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sizes {
+    /// `pg_total_relation_size` and `pg_relation_size`: the files on disk now. Each opens the
+    /// relation (an `ACCESS SHARE` lock, released at once) and stats its files.
+    #[default]
+    Exact,
+    /// `pg_class.relpages` × `block_size` (of the table, its TOAST table and their indexes), as
+    /// of the last VACUUM, ANALYZE or CREATE INDEX: no relation is opened or locked, which is much
+    /// cheaper on a new connection, but a table never vacuumed or analyzed (one dbt just rebuilt,
+    /// say) shows 0.
+    Estimated,
 }
 
 /// The kind of a relation.
@@ -178,9 +197,9 @@ pub struct Estimates {
     /// `pg_class.reltuples`, rounded; null when the table was never vacuumed or analyzed
     /// (reltuples -1), and for views.
     pub rows: Option<u64>,
-    /// `pg_total_relation_size`: table, indexes, TOAST (null for views).
+    /// Table, indexes and TOAST, in bytes, as [`Scope::sizes`] says (null for views).
     pub total_bytes: Option<u64>,
-    /// `pg_relation_size`: the main fork only (null for views).
+    /// The table's main fork only, in bytes (null for views).
     pub table_bytes: Option<u64>,
     /// From `pg_stats` (`inherited = false`), by column name; columns never analyzed are absent.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -230,6 +249,11 @@ pub struct Options {
     pub exact_counts: Vec<String>,
     /// Table globs to content-hash (which counts them too). Each must match a table.
     pub content_hashes: Vec<String>,
+    /// How to measure sizes (default [`Sizes::Exact`]).
+    pub sizes: Sizes,
+    /// Read `pg_stats` summaries (default true). Off saves the statistics query, the costliest
+    /// part of a snapshot on a new connection.
+    pub column_stats: bool,
     /// `lock_timeout` for the snapshot's transaction, in milliseconds (0: wait forever). Sizes,
     /// counts and hashes take `ACCESS SHARE` locks, which wait behind a DDL in progress.
     pub lock_timeout_ms: u64,
@@ -242,6 +266,8 @@ impl Default for Options {
             exclude_schemas: Vec::new(),
             exact_counts: Vec::new(),
             content_hashes: Vec::new(),
+            sizes: Sizes::Exact,
+            column_stats: true,
             lock_timeout_ms: 10_000,
         }
     }
@@ -277,7 +303,7 @@ fn notes() -> BTreeMap<String, String> {
         ("anchor", "where and when, read first in the snapshot's REPEATABLE READ READ ONLY transaction; no transaction id was assigned (checked with pg_current_xact_id_if_assigned)"),
         ("values", "no row values are in this file: catalog metadata, statistics summaries, counts and hash sums only; pg_stats most_common_vals and histogram_bounds are never read"),
         ("fingerprint", "SHA-256 of the RFC 8785 canonical JSON of [[name, type, nullable], ...] in column order"),
-        ("estimates", "planner estimates, not proof: rows is pg_class.reltuples (null if never vacuumed or analyzed), sizes from pg_total_relation_size and pg_relation_size, column_stats from pg_stats (ANALYZE's sample)"),
+        ("estimates", "planner estimates, not proof: rows is pg_class.reltuples (null if never vacuumed or analyzed), sizes as scope.sizes says (exact: pg_total_relation_size and pg_relation_size now; estimated: pg_class.relpages as of the last VACUUM or ANALYZE), column_stats from pg_stats (ANALYZE's sample) when scope.column_stats"),
         ("hints", "pg_stat counters: not transactional, flushed asynchronously, reset by pg_stat_reset() and by a crash; use them for deltas, never as proof"),
         ("exact_count", "count(*) in the snapshot's transaction, only for tables matching scope.exact_counts or scope.content_hashes"),
         ("content_hash", "sum of hashtextextended(row::text, 0) over all rows with the settings above pinned: independent of row order and physical layout (VACUUM FULL, CLUSTER); a 64-bit non-cryptographic hash, so it detects accidental change but is not collision resistant and proves nothing against someone who crafts rows to collide"),
@@ -291,15 +317,24 @@ fn notes() -> BTreeMap<String, String> {
 /// Takes a snapshot in one `REPEATABLE READ READ ONLY` transaction.
 ///
 /// Round trips: the anchor, one catalog query (tables, columns, sizes, counters), one statistics
-/// query, one counting query when counts or hashes were asked for, and a closing check.
+/// query, one counting query when counts or hashes were asked for, and a closing check. To take
+/// many snapshots over one connection, [`Session`] keeps the queries prepared.
 pub fn take(client: &mut postgres::Client, options: &Options) -> Result<Snapshot, Error> {
+    take_tx(client, options, None)
+}
+
+fn take_tx(
+    client: &mut postgres::Client,
+    options: &Options,
+    prepared: Option<&Prepared>,
+) -> Result<Snapshot, Error> {
     let mut tx = client
         .build_transaction()
         .isolation_level(postgres::IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
         .map_err(|e| Error::query("begin", &e))?;
-    let snapshot = take_in(&mut tx, options)?;
+    let snapshot = take_inner(&mut tx, options, prepared)?;
     tx.commit().map_err(|e| Error::query("commit", &e))?;
     Ok(snapshot)
 }
@@ -307,6 +342,74 @@ pub fn take(client: &mut postgres::Client, options: &Options) -> Result<Snapshot
 /// Takes a snapshot inside the caller's transaction, which must be `REPEATABLE READ` (or
 /// `SERIALIZABLE`) and have run no query yet, so that every query sees the anchor's snapshot.
 pub fn take_in<C: GenericClient>(client: &mut C, options: &Options) -> Result<Snapshot, Error> {
+    take_inner(client, options, None)
+}
+
+/// A connection that takes snapshots with its catalog and statistics queries prepared once, so
+/// that repeated snapshots skip parsing and planning them.
+pub struct Session {
+    client: postgres::Client,
+    prepared: Option<Prepared>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("prepared", &self.prepared.is_some())
+            .finish()
+    }
+}
+
+struct Prepared {
+    sizes: Sizes,
+    catalog: postgres::Statement,
+    stats: postgres::Statement,
+}
+
+impl Session {
+    /// Wraps a connection; the queries are prepared on the first snapshot.
+    pub fn new(client: postgres::Client) -> Self {
+        Session {
+            client,
+            prepared: None,
+        }
+    }
+
+    /// Takes a snapshot, as [`take`] does.
+    pub fn take(&mut self, options: &Options) -> Result<Snapshot, Error> {
+        if self.prepared.as_ref().map(|p| p.sizes) != Some(options.sizes) {
+            let types = [Type::NAME_ARRAY, Type::NAME_ARRAY];
+            self.prepared = Some(Prepared {
+                sizes: options.sizes,
+                catalog: self
+                    .client
+                    .prepare_typed(&catalog_sql(options.sizes), &types)
+                    .map_err(|e| Error::query("catalog query", &e))?,
+                stats: self
+                    .client
+                    .prepare_typed(STATS_SQL, &types)
+                    .map_err(|e| Error::query("statistics query", &e))?,
+            });
+        }
+        take_tx(&mut self.client, options, self.prepared.as_ref())
+    }
+
+    /// The connection, for other queries.
+    pub fn client(&mut self) -> &mut postgres::Client {
+        &mut self.client
+    }
+
+    /// Gives the connection back.
+    pub fn into_client(self) -> postgres::Client {
+        self.client
+    }
+}
+
+fn take_inner<C: GenericClient>(
+    client: &mut C,
+    options: &Options,
+    prepared: Option<&Prepared>,
+) -> Result<Snapshot, Error> {
     let scope = normalized_scope(options)?;
     let mut set = String::new();
     for (name, value) in PINNED_SETTINGS {
@@ -321,8 +424,10 @@ pub fn take_in<C: GenericClient>(client: &mut C, options: &Options) -> Result<Sn
         .map_err(|e| Error::query("pinning settings", &e))?;
 
     let anchor = anchor::read(client)?;
-    let mut tables = catalog(client, &scope)?;
-    column_stats(client, &scope, &mut tables)?;
+    let mut tables = catalog(client, &scope, prepared.map(|p| &p.catalog))?;
+    if scope.column_stats {
+        column_stats(client, &scope, &mut tables, prepared.map(|p| &p.stats))?;
+    }
     counts(client, &scope, &mut tables)?;
     let settings = closing_check(client)?;
 
@@ -337,6 +442,25 @@ pub fn take_in<C: GenericClient>(client: &mut C, options: &Options) -> Result<Sn
     };
     snapshot.state_digest = snapshot.compute_state_digest()?;
     Ok(snapshot)
+}
+
+/// Runs `sql` with the two schema lists, prepared or not.
+fn query_schemas<C: GenericClient>(
+    client: &mut C,
+    sql: &str,
+    prepared: Option<&postgres::Statement>,
+    scope: &Scope,
+) -> Result<Vec<postgres::Row>, postgres::Error> {
+    match prepared {
+        Some(stmt) => client.query(stmt, &[&scope.schemas, &scope.exclude_schemas]),
+        None => client.query_typed(
+            sql,
+            &[
+                (&scope.schemas, Type::NAME_ARRAY),
+                (&scope.exclude_schemas, Type::NAME_ARRAY),
+            ],
+        ),
+    }
 }
 
 fn normalized_scope(o: &Options) -> Result<Scope, Error> {
@@ -376,13 +500,33 @@ fn normalized_scope(o: &Options) -> Result<Scope, Error> {
         exclude_schemas: sorted(&o.exclude_schemas),
         exact_counts: sorted(&o.exact_counts),
         content_hashes: sorted(&o.content_hashes),
+        sizes: o.sizes,
+        column_stats: o.column_stats,
     })
+}
+
+/// The catalog query, with sizes measured as asked.
+fn catalog_sql(sizes: Sizes) -> String {
+    let (total, main) = match sizes {
+        Sizes::Exact => ("pg_total_relation_size(c.oid)", "pg_relation_size(c.oid)"),
+        Sizes::Estimated => (
+            "(c.relpages::bigint
+              + coalesce((SELECT t.relpages FROM pg_class t WHERE t.oid = c.reltoastrelid), 0)
+              + coalesce((SELECT sum(i.relpages) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+                           WHERE x.indrelid = c.oid OR (c.reltoastrelid <> 0 AND x.indrelid = c.reltoastrelid)), 0)
+             ) * current_setting('block_size')::bigint",
+            "c.relpages::bigint * current_setting('block_size')::bigint",
+        ),
+    };
+    CATALOG_SQL
+        .replace("{total}", total)
+        .replace("{main}", main)
 }
 
 const CATALOG_SQL: &str = "
 SELECT n.nspname::text, c.relname::text, c.relkind::text, c.reltuples::float8,
-       CASE WHEN c.relkind IN ('r', 'p', 'm') THEN pg_total_relation_size(c.oid) END,
-       CASE WHEN c.relkind IN ('r', 'p', 'm') THEN pg_relation_size(c.oid) END,
+       CASE WHEN c.relkind IN ('r', 'p', 'm') THEN {total} END,
+       CASE WHEN c.relkind IN ('r', 'p', 'm') THEN {main} END,
        pg_stat_get_live_tuples(c.oid), pg_stat_get_dead_tuples(c.oid),
        pg_stat_get_tuples_inserted(c.oid), pg_stat_get_tuples_updated(c.oid),
        pg_stat_get_tuples_deleted(c.oid),
@@ -394,21 +538,15 @@ SELECT n.nspname::text, c.relname::text, c.relkind::text, c.reltuples::float8,
  WHERE c.relkind IN ('r', 'p', 'v', 'm')
    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
    AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
-   AND (cardinality($1::text[]) = 0 OR n.nspname::text = ANY($1::text[]))
-   AND NOT (n.nspname::text = ANY($2::text[]))";
+   AND (cardinality($1::name[]) = 0 OR n.nspname = ANY($1::name[]))
+   AND NOT (n.nspname = ANY($2::name[]))";
 
 fn catalog<C: GenericClient>(
     client: &mut C,
     scope: &Scope,
+    prepared: Option<&postgres::Statement>,
 ) -> Result<BTreeMap<String, Table>, Error> {
-    let rows = client
-        .query_typed(
-            CATALOG_SQL,
-            &[
-                (&scope.schemas, Type::TEXT_ARRAY),
-                (&scope.exclude_schemas, Type::TEXT_ARRAY),
-            ],
-        )
+    let rows = query_schemas(client, &catalog_sql(scope.sizes), prepared, scope)
         .map_err(|e| Error::query("catalog query", &e))?;
     let mut tables = BTreeMap::new();
     for row in rows {
@@ -491,8 +629,8 @@ const STATS_SQL: &str = "
 SELECT schemaname::text, tablename::text, attname::text, inherited, null_frac, n_distinct, avg_width
   FROM pg_stats
  WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
-   AND (cardinality($1::text[]) = 0 OR schemaname::text = ANY($1::text[]))
-   AND NOT (schemaname::text = ANY($2::text[]))";
+   AND (cardinality($1::name[]) = 0 OR schemaname = ANY($1::name[]))
+   AND NOT (schemaname = ANY($2::name[]))";
 
 /// A `real` as the double it prints as (0.1f32 becomes 0.1, not 0.10000000149011612).
 fn real(v: f32) -> Option<f64> {
@@ -507,15 +645,9 @@ fn column_stats<C: GenericClient>(
     client: &mut C,
     scope: &Scope,
     tables: &mut BTreeMap<String, Table>,
+    prepared: Option<&postgres::Statement>,
 ) -> Result<(), Error> {
-    let rows = client
-        .query_typed(
-            STATS_SQL,
-            &[
-                (&scope.schemas, Type::TEXT_ARRAY),
-                (&scope.exclude_schemas, Type::TEXT_ARRAY),
-            ],
-        )
+    let rows = query_schemas(client, STATS_SQL, prepared, scope)
         .map_err(|e| Error::query("statistics query", &e))?;
     for row in rows {
         let bad = |e: postgres::Error| Error::Unexpected {
@@ -700,22 +832,30 @@ impl Snapshot {
 
     /// The state digest this snapshot should carry (see [`Snapshot::state_digest`]).
     pub fn compute_state_digest(&self) -> Result<String, Error> {
-        let mut tables = serde_json::Map::new();
-        for (key, t) in &self.tables {
-            let mut v = serde_json::to_value(t).map_err(|e| Error::Canonical(e.to_string()))?;
-            if let Value::Object(m) = &mut v {
-                m.remove("estimates");
-                m.remove("hints");
-            }
-            tables.insert(key.clone(), v);
-        }
-        let state = serde_json::json!({
-            "format": self.format,
-            "scope": self.scope,
-            "settings": self.settings,
-            "tables": tables,
-        });
-        let bytes = jcs::canonicalize_value(&state).map_err(|e| Error::Canonical(e.to_string()))?;
+        let state = StateView {
+            format: &self.format,
+            scope: &self.scope,
+            settings: &self.settings,
+            tables: self
+                .tables
+                .iter()
+                .map(|(k, t)| {
+                    (
+                        k.as_str(),
+                        TableState {
+                            schema: &t.schema,
+                            name: &t.name,
+                            kind: t.kind,
+                            columns: &t.columns,
+                            fingerprint: &t.fingerprint,
+                            exact_count: t.exact_count,
+                            content_hash: t.content_hash.as_ref(),
+                        },
+                    )
+                })
+                .collect(),
+        };
+        let bytes = jcs::to_canonical_vec(&state).map_err(|e| Error::Canonical(e.to_string()))?;
         Ok(Digest::sha256(&bytes).to_hex())
     }
 
@@ -853,6 +993,29 @@ impl Snapshot {
         }
         m
     }
+}
+
+/// What the state digest covers: the snapshot without `anchor`, `notes`, `state_digest`, and each
+/// table without `estimates` and `hints`.
+#[derive(Serialize)]
+struct StateView<'a> {
+    format: &'a str,
+    scope: &'a Scope,
+    settings: &'a BTreeMap<String, String>,
+    tables: BTreeMap<&'a str, TableState<'a>>,
+}
+
+#[derive(Serialize)]
+struct TableState<'a> {
+    schema: &'a str,
+    name: &'a str,
+    kind: RelKind,
+    columns: &'a [Column],
+    fingerprint: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exact_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_hash: Option<&'a ContentHash>,
 }
 
 fn path_to_pointer(path: &serde_path_to_error::Path) -> String {

@@ -527,3 +527,121 @@ fn a_locked_table_times_out_instead_of_hanging() {
     );
     tx.rollback().unwrap();
 }
+
+/// A session prepares its queries once and gives the same snapshots as `take`, across option
+/// changes and past the point where Postgres may switch a prepared statement to a generic plan.
+#[test]
+fn a_session_gives_the_same_snapshots() {
+    let s = Schemas::new("ws_sess", 2);
+    let mut c = client();
+    for name in &s.names {
+        create_tables(&mut c, name, 3);
+    }
+    let strip = |snap: &Snapshot| {
+        let mut v: Value = serde_json::from_slice(&snap.to_canonical_json().unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("anchor");
+        for t in v["tables"].as_object_mut().unwrap().values_mut() {
+            t.as_object_mut().unwrap().remove("hints");
+        }
+        v
+    };
+    let mut session = snapshot::Session::new(client());
+    for i in 0..8 {
+        let o = if i % 2 == 0 {
+            options(&s.names)
+        } else {
+            options(&s.names[1..])
+        };
+        let a = session.take(&o).unwrap();
+        let b = take(&mut c, &o);
+        assert_eq!(a.tables.len(), if i % 2 == 0 { 6 } else { 3 });
+        assert_eq!(strip(&a), strip(&b));
+    }
+    // The connection stays usable for other queries.
+    let one: i32 = session.client().query_one("SELECT 1", &[]).unwrap().get(0);
+    assert_eq!(one, 1);
+}
+
+/// Estimated sizes and no column statistics: nothing opens or locks a user table, so a snapshot
+/// goes through while DDL holds an ACCESS EXCLUSIVE lock.
+#[test]
+fn estimated_sizes_without_column_stats_take_no_table_lock() {
+    let s = Schemas::one("ws_est");
+    let n = s.name();
+    let mut c = client();
+    c.batch_execute(&format!(
+        "CREATE TABLE {n}.a (id int PRIMARY KEY, t text);
+         INSERT INTO {n}.a SELECT g, repeat('x', 50) FROM generate_series(1, 5000) g;
+         ANALYZE {n}.a;
+         CREATE TABLE {n}.fresh AS SELECT g AS id FROM generate_series(1, 1000) g;"
+    ))
+    .unwrap();
+    let lean = Options {
+        schemas: s.names.clone(),
+        sizes: snapshot::Sizes::Estimated,
+        column_stats: false,
+        lock_timeout_ms: 200,
+        ..Default::default()
+    };
+    let exact = take(&mut c, &options(&s.names));
+    let est = take(&mut c, &lean);
+    let (ea, xa) = (
+        &est.tables[&format!("{n}.a")],
+        &exact.tables[&format!("{n}.a")],
+    );
+    // Analyzed: relpages is the main fork's size.
+    assert_eq!(ea.estimates.table_bytes, xa.estimates.table_bytes);
+    let (et, xt) = (
+        ea.estimates.total_bytes.unwrap(),
+        xa.estimates.total_bytes.unwrap(),
+    );
+    assert!(
+        et > ea.estimates.table_bytes.unwrap(),
+        "indexes counted: {et}"
+    );
+    assert!(et <= xt, "estimated {et} > exact {xt}");
+    assert!(ea.estimates.column_stats.is_empty());
+    assert!(!xa.estimates.column_stats.is_empty());
+    // Never analyzed: the estimate knows nothing yet.
+    assert_eq!(
+        est.tables[&format!("{n}.fresh")].estimates.table_bytes,
+        Some(0)
+    );
+    assert!(
+        exact.tables[&format!("{n}.fresh")]
+            .estimates
+            .table_bytes
+            .unwrap()
+            > 0
+    );
+    assert_eq!(est.scope.sizes, snapshot::Sizes::Estimated);
+    assert!(!est.scope.column_stats);
+    // Different scopes: the diff says so, and still finds no change.
+    let d = diff::diff(&exact, &est);
+    assert!(!d.changed);
+    assert!(
+        d.notes
+            .iter()
+            .any(|x| x.contains("sizes were measured differently")),
+        "{:?}",
+        d.notes
+    );
+    // Lock-free: DDL holding ACCESS EXCLUSIVE does not stop the lean snapshot...
+    let mut locker = client();
+    let mut tx = locker.transaction().unwrap();
+    tx.batch_execute(&format!("LOCK TABLE {n}.a IN ACCESS EXCLUSIVE MODE"))
+        .unwrap();
+    let during = snapshot::take(&mut c, &lean).unwrap();
+    assert_eq!(during.tables.len(), 2);
+    // ...while exact sizes wait for it (and time out here).
+    let e = snapshot::take(
+        &mut c,
+        &Options {
+            lock_timeout_ms: 200,
+            ..options(&s.names)
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("55P03"), "{e}");
+    tx.rollback().unwrap();
+}

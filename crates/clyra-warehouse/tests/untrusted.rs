@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use clyra_warehouse::anchor::{LsnSource, Platform};
 use clyra_warehouse::diff;
 use clyra_warehouse::snapshot::{
-    self, Column, ContentHash, Estimates, Hints, RelKind, Scope, Snapshot, Table,
+    self, Column, ContentHash, Estimates, Hints, RelKind, Scope, Sizes, Snapshot, Table,
 };
 use clyra_warehouse::{LoadError, PgAnchor};
 use proptest::prelude::*;
@@ -67,7 +67,14 @@ fn snap(tables: Vec<Table>) -> Snapshot {
     let mut s = Snapshot {
         format: snapshot::FORMAT.into(),
         anchor: anchor(),
-        scope: Scope::default(),
+        scope: Scope {
+            schemas: vec!["public".into()],
+            exclude_schemas: vec![],
+            exact_counts: vec!["public.orders".into()],
+            content_hashes: vec!["public.orders".into()],
+            sizes: Sizes::Exact,
+            column_stats: true,
+        },
         settings: snapshot::PINNED_SETTINGS
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -27,7 +27,9 @@ view and materialized view in scope with its columns, schema fingerprint, row an
 pg_stats summaries (null_frac, n_distinct, avg_width; never most_common_vals or histograms) and \
 the pg_stat counters. Exact counts (count(*)) and content hashes (sum of hashtextextended over \
 rows::text, order independent, not collision resistant) are opt-in per table glob (`schema.table`, \
-`*` and `?`); a glob that matches nothing is an error. The file is RFC 8785 canonical JSON: the \
+`*` and `?`); a glob that matches nothing is an error. With --estimated-sizes and \
+--no-column-stats (and no counts or hashes) no user table is opened or locked, so the snapshot \
+never waits behind DDL. The file is RFC 8785 canonical JSON: the \
 same state gives the same bytes apart from the anchor and the counters. Without a password in \
 --dsn, PGPASSWORD is used. Docs: docs/warehouses.md.\n\n\
 Examples:\n  clyra snapshot take --dsn postgres://postgres@127.0.0.1:5432/test --schemas analytics \
@@ -55,6 +57,13 @@ pub struct TakeArgs {
     /// Content-hash (and count) these tables (globs on `schema.table`). Reads every row.
     #[arg(long = "content-hash", value_name = "TABLE_GLOB", num_args = 1.., value_delimiter = ',')]
     pub content_hashes: Vec<String>,
+    /// Sizes from pg_class.relpages as of the last VACUUM/ANALYZE instead of the files on disk:
+    /// no table is opened or locked (0 for tables never vacuumed or analyzed).
+    #[arg(long)]
+    pub estimated_sizes: bool,
+    /// Do not read pg_stats summaries (the costliest query on a new connection).
+    #[arg(long)]
+    pub no_column_stats: bool,
     /// Give up on a table locked by DDL after this long (0: wait forever).
     #[arg(long, default_value_t = 10_000)]
     pub lock_timeout_ms: u64,
@@ -154,6 +163,12 @@ pub fn run_snapshot(cmd: SnapshotCommand, out: &Output) -> anyhow::Result<Exit> 
         exclude_schemas: args.exclude_schemas,
         exact_counts: args.exact_counts,
         content_hashes: args.content_hashes,
+        sizes: if args.estimated_sizes {
+            snapshot::Sizes::Estimated
+        } else {
+            snapshot::Sizes::Exact
+        },
+        column_stats: !args.no_column_stats,
         lock_timeout_ms: args.lock_timeout_ms,
     };
     let snap = snapshot::take(&mut client, &options)?;
