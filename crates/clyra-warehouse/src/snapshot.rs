@@ -62,8 +62,9 @@ pub struct Snapshot {
     pub settings: BTreeMap<String, String>,
     /// What the fields mean, in words, so the file explains itself to a reader without the docs.
     pub notes: BTreeMap<String, String>,
-    /// SHA-256 (hex) of the canonical JSON of the state: `format`, `scope`, `settings` and every
-    /// table without its `estimates` and `hints`. Equal for two snapshots of the same state.
+    /// SHA-256 (hex) of the canonical JSON of the state: `format`, `scope`, `settings` and, per
+    /// table key, `kind`, `fingerprint`, `exact_count` and `content_hash` (the fingerprint covers
+    /// the columns). Equal for two snapshots of the same state.
     pub state_digest: String,
     /// The relations in scope, keyed by [`table_key`].
     pub tables: BTreeMap<String, Table>,
@@ -307,7 +308,7 @@ fn notes() -> BTreeMap<String, String> {
         ("hints", "pg_stat counters: not transactional, flushed asynchronously, reset by pg_stat_reset() and by a crash; use them for deltas, never as proof"),
         ("exact_count", "count(*) in the snapshot's transaction, only for tables matching scope.exact_counts or scope.content_hashes"),
         ("content_hash", "sum of hashtextextended(row::text, 0) over all rows with the settings above pinned: independent of row order and physical layout (VACUUM FULL, CLUSTER); a 64-bit non-cryptographic hash, so it detects accidental change but is not collision resistant and proves nothing against someone who crafts rows to collide"),
-        ("state_digest", "SHA-256 of the canonical JSON of format, scope, settings and tables without estimates and hints"),
+        ("state_digest", "SHA-256 of the canonical JSON of {format, scope, settings, tables: {key: {kind, fingerprint, exact_count, content_hash}}} (absent members omitted)"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -843,10 +844,7 @@ impl Snapshot {
                     (
                         k.as_str(),
                         TableState {
-                            schema: &t.schema,
-                            name: &t.name,
                             kind: t.kind,
-                            columns: &t.columns,
                             fingerprint: &t.fingerprint,
                             exact_count: t.exact_count,
                             content_hash: t.content_hash.as_ref(),
@@ -995,8 +993,9 @@ impl Snapshot {
     }
 }
 
-/// What the state digest covers: the snapshot without `anchor`, `notes`, `state_digest`, and each
-/// table without `estimates` and `hints`.
+/// What the state digest covers: `format`, `scope`, `settings` and, per table key, the kind, the
+/// fingerprint (which covers the columns: names, types, nullability, order; the schema and name are
+/// in the key) and the exact count and content hash when present.
 #[derive(Serialize)]
 struct StateView<'a> {
     format: &'a str,
@@ -1007,10 +1006,7 @@ struct StateView<'a> {
 
 #[derive(Serialize)]
 struct TableState<'a> {
-    schema: &'a str,
-    name: &'a str,
     kind: RelKind,
-    columns: &'a [Column],
     fingerprint: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     exact_count: Option<u64>,
