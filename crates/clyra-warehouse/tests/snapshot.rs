@@ -645,3 +645,61 @@ fn estimated_sizes_without_column_stats_take_no_table_lock() {
     assert!(e.to_string().contains("55P03"), "{e}");
     tx.rollback().unwrap();
 }
+
+/// Real snapshots validate against the published schema, which refuses what Clyra never writes.
+#[test]
+fn snapshots_match_the_published_schema() {
+    let schema: Value = serde_json::from_str(include_str!(
+        "../../../spec/def/warehouse-snapshot.schema.json"
+    ))
+    .unwrap();
+    assert!(jsonschema::meta::is_valid(&schema));
+    let validator = jsonschema::draft202012::options()
+        .with_pattern_options(jsonschema::PatternOptions::regex())
+        .build(&schema)
+        .unwrap();
+    let s = Schemas::one("ws_schema");
+    let n = s.name();
+    let mut c = client();
+    c.batch_execute(&format!(
+        "CREATE TABLE {n}.t (id int PRIMARY KEY, v text);
+         INSERT INTO {n}.t SELECT g, 'v' || g FROM generate_series(1, 100) g;
+         CREATE TABLE {n}.p (d date NOT NULL, x int) PARTITION BY RANGE (d);
+         CREATE TABLE {n}.p1 PARTITION OF {n}.p FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+         INSERT INTO {n}.p VALUES ('2026-05-01', 1);
+         CREATE VIEW {n}.v AS SELECT id FROM {n}.t;
+         CREATE MATERIALIZED VIEW {n}.m AS SELECT * FROM {n}.t;
+         CREATE TABLE {n}.empty ();
+         ANALYZE {n}.t; ANALYZE {n}.p;"
+    ))
+    .unwrap();
+    for o in [
+        Options {
+            schemas: s.names.clone(),
+            exact_counts: vec!["*.p*".into()],
+            content_hashes: vec!["*.t".into(), "*.v".into()],
+            ..Default::default()
+        },
+        Options {
+            schemas: s.names.clone(),
+            sizes: snapshot::Sizes::Estimated,
+            column_stats: false,
+            ..Default::default()
+        },
+    ] {
+        let snap = take(&mut c, &o);
+        let v: Value = serde_json::from_slice(&snap.to_canonical_json().unwrap()).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&v)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        assert_eq!(snap.tables[&format!("{n}.empty")].columns.len(), 0);
+        let mut bad = v.clone();
+        bad["tables"][format!("{n}.t")]["kind"] = "index".into();
+        assert!(!validator.is_valid(&bad));
+        let mut bad = v.clone();
+        bad["tables"][format!("{n}.t")]["estimates"]["most_common_vals"] = Value::Array(vec![]);
+        assert!(!validator.is_valid(&bad));
+    }
+}
