@@ -81,7 +81,36 @@ impl PgAnchor {
     pub fn lsn_position(&self) -> Option<u64> {
         parse_lsn(&self.lsn)
     }
+
+    /// The anchor as DEF predicate anchors (`spec/def/README.md`): `postgres/wal_lsn` (or
+    /// `wal_replay_lsn` on a standby), `system_identifier`, `timeline` and `snapshot`, each read
+    /// at `clock_timestamp`. `seq` is left for the journal to fill in.
+    pub fn def_anchors(&self) -> Vec<DefAnchor> {
+        let at = self.clock_timestamp.parse::<jiff::Timestamp>().ok();
+        let lsn_kind = match self.lsn_source {
+            LsnSource::PgCurrentWalLsn => "wal_lsn",
+            LsnSource::PgLastWalReplayLsn => "wal_replay_lsn",
+        };
+        [
+            (lsn_kind, self.lsn.clone()),
+            ("system_identifier", self.system_identifier.clone()),
+            ("timeline", self.timeline.to_string()),
+            ("snapshot", self.snapshot.clone()),
+        ]
+        .into_iter()
+        .map(|(kind, value)| DefAnchor {
+            platform: "postgres".to_string(),
+            kind: kind.to_string(),
+            value,
+            seq: None,
+            at,
+        })
+        .collect()
+    }
 }
+
+/// A DEF predicate anchor, the kernel's type.
+pub use clyra_evidence::bundle::predicate::Anchor as DefAnchor;
 
 const UTC_RFC3339: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"#;
 

@@ -213,3 +213,35 @@ fn connection_errors_name_the_server_without_the_password() {
     );
     assert!(!m.contains("hunter2"), "{m}");
 }
+
+#[test]
+fn def_anchors_carry_the_tuple() {
+    let a = anchor::take(&mut client()).unwrap();
+    let d = a.def_anchors();
+    let kinds: Vec<(&str, &str)> = d
+        .iter()
+        .map(|x| (x.kind.as_str(), x.value.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("wal_lsn", a.lsn.as_str()),
+            ("system_identifier", a.system_identifier.as_str()),
+            ("timeline", a.timeline.to_string().as_str()),
+            ("snapshot", a.snapshot.as_str())
+        ]
+    );
+    for x in &d {
+        assert_eq!(x.platform, "postgres");
+        assert_eq!(x.seq, None);
+        let at = x.at.unwrap();
+        // Read back in the same form as the anchor's clock (to the microsecond).
+        assert_eq!(
+            at.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            a.clock_timestamp
+        );
+    }
+    let json = serde_json::to_value(&d[0]).unwrap();
+    assert_eq!(json["kind"], "wal_lsn");
+    assert!(json.get("seq").is_none());
+}
