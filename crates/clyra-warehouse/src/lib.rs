@@ -34,6 +34,8 @@
 pub mod anchor;
 pub mod diff;
 mod error;
+#[doc(hidden)]
+pub mod fuzz_hooks;
 pub mod glob;
 pub mod pg;
 pub mod snapshot;

@@ -114,6 +114,16 @@ fn pointer_of(v: &Value) -> String {
     e.pointer().unwrap_or("<none>").to_string()
 }
 
+/// The fuzz target's seed is a real snapshot, accepted, and passes the target's invariants.
+#[test]
+fn the_fuzz_seed_is_a_valid_snapshot() {
+    let seed = include_bytes!("../../../fuzz/seeds/warehouse_snapshot/small.json");
+    let s = Snapshot::from_json(seed).unwrap();
+    assert_eq!(s.tables.len(), 3);
+    clyra_warehouse::fuzz_hooks::snapshot(seed);
+    clyra_warehouse::fuzz_hooks::snapshot(&sample().to_canonical_json().unwrap());
+}
+
 #[test]
 fn the_sample_round_trips() {
     let s = sample();
@@ -313,6 +323,7 @@ proptest! {
         } else if let Some(slot) = v.pointer_mut(at) {
             *slot = replacement;
         }
+        clyra_warehouse::fuzz_hooks::snapshot(&serde_json::to_vec(&v).unwrap());
         if let Ok(s) = load(&v) {
             let a = serde_json::to_vec(&diff::diff(&sample(), &s)).unwrap();
             let b = serde_json::to_vec(&diff::diff(&sample(), &s)).unwrap();
