@@ -89,6 +89,17 @@ Example:\n  clyra verify-envelope run.dsse.json --trust trust.json --subject mod
     #[command(subcommand)]
     Approvals(crate::command::approvals::ApprovalsCommand),
 
+    /// Metadata-only warehouse snapshots, pinned to an anchor (no row values).
+    #[command(subcommand)]
+    Snapshot(crate::command::warehouse::SnapshotCommand),
+
+    /// Compare two warehouse snapshots (exit 2 with --fail-on-change if anything changed).
+    Diff(crate::command::warehouse::DiffArgs),
+
+    /// Warehouse anchors.
+    #[command(subcommand)]
+    Warehouse(crate::command::warehouse::WarehouseCommand),
+
     /// Verify an evidence bundle offline (exit 2 if it does not verify).
     #[command(
         after_help = "Recomputes every digest, the Merkle roots, every chain link, the signed \

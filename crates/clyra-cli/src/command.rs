@@ -12,6 +12,7 @@ pub mod policy_eval;
 pub mod recorder;
 pub mod sign;
 pub mod verify_envelope;
+pub mod warehouse;
 
 use crate::cli::{BundleCommand, Command, RecorderCommand};
 use crate::output::{Exit, Output};
@@ -33,6 +34,9 @@ pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
         Command::Recorder(RecorderCommand::Serve(args)) => recorder::serve(args, out),
         Command::Record(args) => recorder::record(args, out),
         Command::Policy(cmd) => policy::run(cmd, out),
+        Command::Snapshot(cmd) => warehouse::run_snapshot(cmd, out),
+        Command::Diff(args) => warehouse::run_diff(args, out),
+        Command::Warehouse(cmd) => warehouse::run_warehouse(cmd, out),
     }
 }
 

@@ -1,0 +1,215 @@
+//! Connecting to Postgres, and the small SQL helpers the other modules share.
+
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use postgres::NoTls;
+pub use postgres::{Client, Config};
+
+use crate::error::{pg_message, Error};
+
+/// How long to wait for a connection when the connection string does not say.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `application_name` Clyra announces when the connection string sets none, so that its
+/// sessions are visible as such in `pg_stat_activity` and the server log.
+pub const APPLICATION_NAME: &str = "clyra";
+
+/// Parses a connection string: a `postgres://` URL or libpq `key=value` pairs.
+///
+/// Adds a connect timeout ([`DEFAULT_CONNECT_TIMEOUT`]) and `application_name=clyra` unless the
+/// string sets them. Connections are plain TCP or Unix sockets: TLS is not built in yet, so
+/// `sslmode=require` fails to connect.
+pub fn config(dsn: &str) -> Result<Config, Error> {
+    let mut config = Config::from_str(dsn).map_err(|e| Error::Dsn {
+        dsn: redact(dsn),
+        message: pg_message(&e).0,
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name(APPLICATION_NAME);
+    }
+    Ok(config)
+}
+
+/// Connects with a parsed [`config`]; `dsn` is only used (redacted) in the error message.
+pub fn connect_with(config: &Config, dsn: &str) -> Result<Client, Error> {
+    config.connect(NoTls).map_err(|e| Error::Connect {
+        dsn: redact(dsn),
+        message: pg_message(&e).0,
+    })
+}
+
+/// Parses `dsn` and connects.
+pub fn connect(dsn: &str) -> Result<Client, Error> {
+    connect_with(&config(dsn)?, dsn)
+}
+
+/// Removes the password from a connection string (URL userinfo or a `password=` pair) for
+/// messages.
+pub fn redact(dsn: &str) -> String {
+    if let Some((scheme, rest)) = dsn.split_once("://") {
+        // The authority ends at the first '/', '?' or '#'; userinfo is before its last '@'.
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let authority = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***@{host}"),
+                None => format!("{userinfo}@{host}"),
+            },
+            None => authority.to_string(),
+        };
+        let tail = redact_query(tail);
+        return format!("{scheme}://{authority}{tail}");
+    }
+    // key=value form: values may be quoted with single quotes.
+    let mut out = String::with_capacity(dsn.len());
+    let mut rest = dsn;
+    while let Some(pos) = rest.find("password") {
+        let (before, after) = rest.split_at(pos);
+        out.push_str(before);
+        let after_key = &after["password".len()..];
+        let trimmed = after_key.trim_start();
+        let at_word_start = before.is_empty() || before.ends_with(char::is_whitespace);
+        if at_word_start && trimmed.starts_with('=') {
+            let value = trimmed[1..].trim_start();
+            let consumed = if let Some(q) = value.strip_prefix('\'') {
+                // Up to the closing quote that is not escaped.
+                let mut end = q.len();
+                let mut escaped = false;
+                for (i, c) in q.char_indices() {
+                    match c {
+                        '\\' if !escaped => escaped = true,
+                        '\'' if !escaped => {
+                            end = i + 1;
+                            break;
+                        }
+                        _ => escaped = false,
+                    }
+                }
+                1 + end.min(q.len())
+            } else {
+                value.find(char::is_whitespace).unwrap_or(value.len())
+            };
+            out.push_str("password=***");
+            rest = &value[consumed.min(value.len())..];
+        } else {
+            out.push_str("password");
+            rest = after_key;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn redact_query(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_string();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => p.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", pairs.join("&"))
+}
+
+/// Quotes an identifier for SQL: always double-quoted, embedded `"` doubled. The result names
+/// exactly the object called `ident`, whatever characters it contains (Postgres identifiers
+/// cannot contain NUL).
+pub fn quote_ident(ident: &str) -> String {
+    let mut s = String::with_capacity(ident.len() + 2);
+    s.push('"');
+    for c in ident.chars() {
+        if c == '"' {
+            s.push('"');
+        }
+        s.push(c);
+    }
+    s.push('"');
+    s
+}
+
+/// Parses a textual LSN (`16/B374D848`) into its 64-bit position.
+pub fn parse_lsn(s: &str) -> Option<u64> {
+    let (hi, lo) = s.split_once('/')?;
+    let ok = |p: &str| !p.is_empty() && p.len() <= 8 && p.bytes().all(|b| b.is_ascii_hexdigit());
+    if !ok(hi) || !ok(lo) {
+        return None;
+    }
+    let hi = u64::from_str_radix(hi, 16).ok()?;
+    let lo = u64::from_str_radix(lo, 16).ok()?;
+    Some((hi << 32) | lo)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_in_urls_and_pairs() {
+        assert_eq!(
+            redact("postgres://ann:s3cret@db:5432/prod?sslmode=disable"),
+            "postgres://ann:***@db:5432/prod?sslmode=disable"
+        );
+        assert_eq!(
+            redact("postgresql://ann:p@ss@db/prod"),
+            "postgresql://ann:***@db/prod"
+        );
+        assert_eq!(
+            redact("postgres://db/prod?user=ann&password=s3cret"),
+            "postgres://db/prod?user=ann&password=***"
+        );
+        assert_eq!(
+            redact("host=db user=ann password=s3cret dbname=prod"),
+            "host=db user=ann password=*** dbname=prod"
+        );
+        assert_eq!(
+            redact("host=db password = 'a b\\' c' dbname=prod"),
+            "host=db password=*** dbname=prod"
+        );
+        assert_eq!(
+            redact("postgres://postgres@127.0.0.1:5432/test"),
+            "postgres://postgres@127.0.0.1:5432/test"
+        );
+        assert!(!redact("host=x password='unterminated").contains("unterminated"));
+    }
+
+    #[test]
+    fn config_adds_defaults_and_reports_bad_strings() {
+        let c = config("postgres://u@h/db").unwrap();
+        assert_eq!(c.get_application_name(), Some("clyra"));
+        assert_eq!(c.get_connect_timeout(), Some(&DEFAULT_CONNECT_TIMEOUT));
+        let c = config("host=h application_name=dbt connect_timeout=3").unwrap();
+        assert_eq!(c.get_application_name(), Some("dbt"));
+        assert_eq!(c.get_connect_timeout(), Some(&Duration::from_secs(3)));
+        let e = config("postgres://u:pw@h:notaport/db")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("invalid connection string"), "{e}");
+        assert!(!e.contains("pw@"), "{e}");
+    }
+
+    #[test]
+    fn quotes_identifiers() {
+        assert_eq!(quote_ident("orders"), "\"orders\"");
+        assert_eq!(
+            quote_ident("Weird \"name\"; DROP"),
+            "\"Weird \"\"name\"\"; DROP\""
+        );
+    }
+
+    #[test]
+    fn parses_lsns() {
+        assert_eq!(parse_lsn("0/1947120"), Some(0x1947120));
+        assert_eq!(parse_lsn("16/B374D848"), Some((0x16 << 32) | 0xB374D848));
+        for bad in ["", "0", "/1", "1/", "x/1", "1/123456789", "1/2/3", "-1/2"] {
+            assert_eq!(parse_lsn(bad), None, "{bad}");
+        }
+    }
+}
