@@ -78,6 +78,38 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl PostgresStore {
+    /// Streams the entries selected by `filter` (a `WHERE` clause over `clyra_entries`) in `seq`
+    /// order through a portal, in batches, so that memory stays flat on long journals.
+    fn stream_entries(
+        &mut self,
+        filter: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+        f: &mut dyn FnMut(StoredEntry) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let s = &self.schema;
+        let sql =
+            format!("SELECT seq, entry, hash, leaf FROM {s}.clyra_entries {filter} ORDER BY seq");
+        let mut tx = self.client.transaction()?;
+        let stmt = tx.prepare(&sql)?;
+        let portal = tx.bind(&stmt, params)?;
+        loop {
+            let rows = tx.query_portal(&portal, 4096)?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in rows {
+                f(StoredEntry {
+                    seq: u64_from_i64(r.get(0), "seq")?,
+                    canonical: r.get(1),
+                    hash: r.get(2),
+                    leaf: r.get(3),
+                })?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Connects to `url` (a libpq-style `postgres://` URL) and uses `schema`, creating its tables
     /// if needed.
     pub fn connect(url: &str, schema: &str) -> Result<Self, StoreError> {
@@ -370,31 +402,13 @@ impl Store for PostgresStore {
         to: u64,
         f: &mut dyn FnMut(StoredEntry) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let s = self.schema.clone();
         let to = i64::try_from(to).unwrap_or(i64::MAX);
         let from = i64_from_u64(from)?;
-        // A portal in batches keeps memory flat on long journals.
-        let mut tx = self.client.transaction()?;
-        let stmt = tx.prepare(&format!(
-            "SELECT seq, entry, hash, leaf FROM {s}.clyra_entries WHERE tenant = $1 AND seq >= $2 AND seq < $3 ORDER BY seq"
-        ))?;
-        let portal = tx.bind(&stmt, &[&tenant, &from, &to])?;
-        loop {
-            let rows = tx.query_portal(&portal, 4096)?;
-            if rows.is_empty() {
-                break;
-            }
-            for r in rows {
-                f(StoredEntry {
-                    seq: u64_from_i64(r.get(0), "seq")?,
-                    canonical: r.get(1),
-                    hash: r.get(2),
-                    leaf: r.get(3),
-                })?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.stream_entries(
+            "WHERE tenant = $1 AND seq >= $2 AND seq < $3",
+            &[&tenant, &from, &to],
+            f,
+        )
     }
 
     fn leaves(&mut self, tenant: &str, size: u64) -> Result<Vec<Digest>, StoreError> {
@@ -420,29 +434,8 @@ impl Store for PostgresStore {
         run: &str,
         f: &mut dyn FnMut(StoredEntry) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let s = self.schema.clone();
         // In batches, like `scan`: a run can be long.
-        let mut tx = self.client.transaction()?;
-        let stmt = tx.prepare(&format!(
-            "SELECT seq, entry, hash, leaf FROM {s}.clyra_entries WHERE tenant = $1 AND run = $2 ORDER BY seq"
-        ))?;
-        let portal = tx.bind(&stmt, &[&tenant, &run])?;
-        loop {
-            let rows = tx.query_portal(&portal, 4096)?;
-            if rows.is_empty() {
-                break;
-            }
-            for r in rows {
-                f(StoredEntry {
-                    seq: u64_from_i64(r.get(0), "seq")?,
-                    canonical: r.get(1),
-                    hash: r.get(2),
-                    leaf: r.get(3),
-                })?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.stream_entries("WHERE tenant = $1 AND run = $2", &[&tenant, &run], f)
     }
 
     fn runs(&mut self, tenant: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
