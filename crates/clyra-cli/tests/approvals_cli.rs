@@ -1,11 +1,12 @@
 //! `clyra approvals` end to end, on SQLite and on the local Postgres.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../clyra-policy/tests/support/http_once.rs"]
+mod http_once;
 #[macro_use]
 #[path = "../../clyra-journal/tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -260,43 +261,12 @@ fn an_expired_token_is_refused() {
         .stdout(predicates::str::contains(&id));
 }
 
-/// Accepts one HTTP request; returns (headers, body).
-fn serve_once(listener: std::net::TcpListener) -> std::thread::JoinHandle<(Vec<String>, Vec<u8>)> {
-    std::thread::spawn(move || {
-        let (conn, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(conn.try_clone().unwrap());
-        let mut headers = Vec::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            headers.push(line.trim_end().to_string());
-        }
-        let len: usize = headers
-            .iter()
-            .find_map(|h| {
-                h.to_ascii_lowercase()
-                    .strip_prefix("content-length: ")
-                    .map(|v| v.parse().unwrap())
-            })
-            .unwrap();
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body).unwrap();
-        let mut conn = conn;
-        conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        (headers, body)
-    })
-}
-
 #[test]
 fn the_webhook_receives_a_signed_notice() {
     let b = Backend::sqlite();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/approvals", listener.local_addr().unwrap());
-    let server = serve_once(listener);
+    let server = http_once::serve_once(listener);
     let ws = Ws::new(
         b.url(),
         &policy(

@@ -3,11 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/http_once.rs"]
+mod http_once;
 #[macro_use]
 #[path = "../../clyra-journal/tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::sync::{Arc, Barrier};
 
 use clyra_evidence::keys::{Algorithm, PrivateKey, Signer as _};
@@ -769,37 +771,6 @@ impl Notifier for TcpNotifier {
     }
 }
 
-/// Accepts one request; returns (headers, body).
-fn serve_once(listener: std::net::TcpListener) -> std::thread::JoinHandle<(Vec<String>, Vec<u8>)> {
-    std::thread::spawn(move || {
-        let (conn, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(conn.try_clone().unwrap());
-        let mut headers = Vec::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            headers.push(line.trim_end().to_string());
-        }
-        let len: usize = headers
-            .iter()
-            .find_map(|h| {
-                h.to_ascii_lowercase()
-                    .strip_prefix("content-length: ")
-                    .map(|v| v.parse().unwrap())
-            })
-            .unwrap();
-        let mut body = vec![0; len];
-        reader.read_exact(&mut body).unwrap();
-        let mut conn = conn;
-        conn.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
-            .unwrap();
-        (headers, body)
-    })
-}
-
 fn with_webhook(url: &str, secret_env: Option<&str>) -> model::Approvals {
     let mut a = section();
     a.webhook = Some(model::Webhook {
@@ -814,7 +785,7 @@ fn the_webhook_gets_a_signed_notice() {
     let b = Backend::sqlite();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hooks/approvals", listener.local_addr().unwrap());
-    let server = serve_once(listener);
+    let server = http_once::serve_once(listener);
     let secret = b"whsec-0123456789abcdef".to_vec();
     let mut s = Approvals::new(
         b.open(),
