@@ -15,7 +15,8 @@ use std::sync::{Arc, Barrier};
 use clyra_evidence::keys::{Algorithm, PrivateKey, Signer as _};
 use clyra_journal::entry::{BodyPolicy, NewEvent};
 use clyra_policy::approvals::{
-    notice, ActionSummary, Approvals, Keys, Notice, NoticeStatus, Notifier, Outcome, Status,
+    notice, ActionSummary, Approvals, Keys, Notice, NoticeStatus, Notifier, Outcome, Pending,
+    Status,
 };
 use clyra_policy::model;
 use jiff::{SignedDuration, Timestamp};
@@ -79,7 +80,8 @@ fn action() -> ActionSummary {
     a
 }
 
-fn request(s: &mut Approvals, checkpoint: &str) -> String {
+/// Requests an approval at `checkpoint` for the usual payload, as the support bot, at t0.
+fn request_pending(s: &mut Approvals, checkpoint: &str) -> Pending {
     s.request(
         TENANT,
         checkpoint,
@@ -89,7 +91,10 @@ fn request(s: &mut Approvals, checkpoint: &str) -> String {
         t0(),
     )
     .unwrap()
-    .approval_id
+}
+
+fn request(s: &mut Approvals, checkpoint: &str) -> String {
+    request_pending(s, checkpoint).approval_id
 }
 
 fn granted(outcome: Outcome) -> clyra_policy::approvals::Token {
@@ -137,16 +142,7 @@ fn chain_verifies(b: &Backend) {
 
 fn one_approver_grants_and_the_token_works_once(b: Backend) {
     let mut s = service(&b);
-    let p = s
-        .request(
-            TENANT,
-            "refund",
-            "agent:support-bot",
-            &payload(),
-            &action(),
-            t0(),
-        )
-        .unwrap();
+    let p = request_pending(&mut s, "refund");
     assert_eq!((p.need, p.two_person), (1, false));
     assert_eq!(p.notice, NoticeStatus::NotConfigured);
     assert_eq!(p.expires_at, at(24 * 60));
@@ -771,6 +767,18 @@ impl Notifier for TcpNotifier {
     }
 }
 
+/// The service with a webhook at `url` and the notifier that posts over TCP.
+fn webhook_service(b: &Backend, url: &str, secret_env: Option<&str>) -> Approvals {
+    Approvals::new(
+        b.open(),
+        Some(&with_webhook(url, secret_env)),
+        signing_keys(),
+        "h",
+    )
+    .unwrap()
+    .with_notifier(Box::new(TcpNotifier), None)
+}
+
 fn with_webhook(url: &str, secret_env: Option<&str>) -> model::Approvals {
     let mut a = section();
     a.webhook = Some(model::Webhook {
@@ -795,16 +803,7 @@ fn the_webhook_gets_a_signed_notice() {
     )
     .unwrap()
     .with_notifier(Box::new(TcpNotifier), Some(secret.clone().into()));
-    let p = s
-        .request(
-            TENANT,
-            "promote",
-            "agent:support-bot",
-            &payload(),
-            &action(),
-            t0(),
-        )
-        .unwrap();
+    let p = request_pending(&mut s, "promote");
     assert_eq!(p.notice, NoticeStatus::Sent);
     let (headers, body) = server.join().unwrap();
     assert!(
@@ -844,24 +843,8 @@ fn a_failed_notice_is_recorded_and_does_not_block() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}/hook");
-    let mut s = Approvals::new(
-        b.open(),
-        Some(&with_webhook(&url, None)),
-        signing_keys(),
-        "h",
-    )
-    .unwrap()
-    .with_notifier(Box::new(TcpNotifier), None);
-    let p = s
-        .request(
-            TENANT,
-            "refund",
-            "agent:support-bot",
-            &payload(),
-            &action(),
-            t0(),
-        )
-        .unwrap();
+    let mut s = webhook_service(&b, &url, None);
+    let p = request_pending(&mut s, "refund");
     assert!(
         matches!(&p.notice, NoticeStatus::Failed { recorded: true, .. }),
         "{:?}",
@@ -875,24 +858,8 @@ fn a_failed_notice_is_recorded_and_does_not_block() {
     assert_eq!(v.status, Status::Pending);
     assert_eq!(v.notify_failures.len(), 1);
     // A configured secret that is missing: nothing is sent unsigned.
-    let mut s = Approvals::new(
-        b.open(),
-        Some(&with_webhook(&url, Some("NOT_SET_ANYWHERE"))),
-        signing_keys(),
-        "h",
-    )
-    .unwrap()
-    .with_notifier(Box::new(TcpNotifier), None);
-    let p = s
-        .request(
-            TENANT,
-            "refund",
-            "agent:support-bot",
-            &payload(),
-            &action(),
-            t0(),
-        )
-        .unwrap();
+    let mut s = webhook_service(&b, &url, Some("NOT_SET_ANYWHERE"));
+    let p = request_pending(&mut s, "refund");
     match p.notice {
         NoticeStatus::Failed { reason, .. } => {
             assert!(reason.contains("NOT_SET_ANYWHERE"), "{reason}")
