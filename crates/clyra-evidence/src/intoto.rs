@@ -182,7 +182,7 @@ impl Statement {
 
 /// RFC 6901 escaping of one reference token.
 fn escape_pointer(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
+    crate::jcs::pointer_token(token)
 }
 
 fn canonicalize_with<F, E>(canonicalize: &F, bytes: &[u8]) -> Result<Vec<u8>, InTotoError>

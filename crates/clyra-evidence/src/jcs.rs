@@ -323,7 +323,9 @@ fn pointer_of(path: &[Seg<'_>]) -> String {
     p
 }
 
-fn push_pointer_token(p: &mut String, key: &str) {
+/// Appends `key` to a JSON pointer escaped per RFC 6901 (`~` → `~0`, `/` → `~1`); the caller
+/// writes the `/` before it. The one escaper the crates share.
+pub fn push_pointer_token(p: &mut String, key: &str) {
     for c in key.chars() {
         match c {
             '~' => p.push_str("~0"),
@@ -331,6 +333,13 @@ fn push_pointer_token(p: &mut String, key: &str) {
             c => p.push(c),
         }
     }
+}
+
+/// `key` escaped as one RFC 6901 pointer token.
+pub fn pointer_token(key: &str) -> String {
+    let mut p = String::with_capacity(key.len());
+    push_pointer_token(&mut p, key);
+    p
 }
 
 fn value_location(path: &[Seg<'_>]) -> Location {

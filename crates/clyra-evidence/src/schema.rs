@@ -207,13 +207,7 @@ fn child_pointer(parent: &str, name: &str) -> String {
     let mut p = String::with_capacity(parent.len() + name.len() + 1);
     p.push_str(parent);
     p.push('/');
-    for c in name.chars() {
-        match c {
-            '~' => p.push_str("~0"),
-            '/' => p.push_str("~1"),
-            c => p.push(c),
-        }
-    }
+    crate::jcs::push_pointer_token(&mut p, name);
     p
 }
 

@@ -241,7 +241,7 @@ fn relocate(e: EventError, base: &str) -> EventError {
 }
 
 fn escape_pointer(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
+    jcs::pointer_token(key)
 }
 
 /// Parses an RFC 3339 timestamp with an explicit offset.

@@ -305,10 +305,9 @@ fn check_action(action: &ActionSummary) -> Result<(), ApprovalError> {
 /// SHA-256 (hex) of the RFC 8785 canonical JSON of `payload`: what approvals bind to. Key order
 /// and number spelling do not change it; any change of a value does.
 pub fn payload_digest(payload: &Value) -> Result<String, ApprovalError> {
-    let bytes = jcs::canonicalize_value(payload).map_err(|e| ApprovalError::InvalidPayload {
+    crate::decide::action::payload_sha256(payload).map_err(|e| ApprovalError::InvalidPayload {
         reason: e.to_string(),
-    })?;
-    Ok(Digest::sha256(&bytes).to_hex())
+    })
 }
 
 fn digests_equal(a: &str, b: &str) -> bool {

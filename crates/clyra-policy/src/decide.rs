@@ -38,9 +38,6 @@ use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use clyra_evidence::digest::Digest;
-use clyra_evidence::jcs;
-
 pub use action::{
     Action, ActionError, ActivationInfo, Detection, MatchField, Statement, Warehouse,
 };
@@ -750,9 +747,7 @@ impl Engine {
             let digest = payload_sha256
                 .get_or_insert_with(|| {
                     let null = serde_json::Value::Null;
-                    jcs::canonicalize_value(action.payload().unwrap_or(&null))
-                        .map(|bytes| Digest::sha256(&bytes).to_hex())
-                        .unwrap_or_default()
+                    action::payload_sha256(action.payload().unwrap_or(&null)).unwrap_or_default()
                 })
                 .clone();
             out.push(Obligation::Approval {

@@ -161,13 +161,7 @@ impl SourceMap {
 /// Appends `/` and `token` escaped per RFC 6901 to a JSON pointer.
 pub(crate) fn push_token(pointer: &mut String, token: &str) {
     pointer.push('/');
-    for c in token.chars() {
-        match c {
-            '~' => pointer.push_str("~0"),
-            '/' => pointer.push_str("~1"),
-            c => pointer.push(c),
-        }
-    }
+    clyra_evidence::jcs::push_pointer_token(pointer, token);
 }
 
 /// A policy file read and mapped to version 4, before schema validation and lint: what the

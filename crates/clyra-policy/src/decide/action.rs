@@ -294,8 +294,15 @@ impl MatchField {
     }
 }
 
+/// SHA-256 (hex) of the RFC 8785 canonical JSON of a payload: what an approval binds to
+/// (spec/policy/README.md §8). The decision's approval obligation and the approvals service both
+/// compute it here, so they cannot disagree.
+pub fn payload_sha256(payload: &Value) -> Result<String, jcs::JcsError> {
+    jcs::canonicalize_value(payload).map(|bytes| Digest::sha256(&bytes).to_hex())
+}
+
 fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
+    jcs::pointer_token(key)
 }
 
 fn member<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {

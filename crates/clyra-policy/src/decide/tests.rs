@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use clyra_evidence::digest::Digest;
 use serde_json::{json, Value};
 
 use super::*;
