@@ -37,6 +37,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzz_hooks;
 pub mod glob;
+pub mod guard;
 pub mod http;
 pub mod pg;
 pub mod snapshot;
