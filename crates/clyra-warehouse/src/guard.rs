@@ -25,7 +25,7 @@ use postgres::GenericClient;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::{pg_message, pointer_token, Error};
+use crate::error::{pointer_token, Error};
 use crate::pg::quote_ident;
 
 /// What `clyra_guard.version()` returns once this build's guard is installed.
@@ -48,11 +48,11 @@ pub mod sqlstate {
     /// `clyra.approval` holds nothing valid for this statement (unknown token, another table or
     /// operation, more rows than approved).
     pub const APPROVAL_REFUSED: &str = "YG002";
-    /// The approval was already used.
+    /// The approval was already used (from `register_grant`: already registered).
     pub const APPROVAL_USED: &str = "YG003";
     /// The approval expired.
     pub const APPROVAL_EXPIRED: &str = "YG004";
-    /// `register_grant` refused its arguments.
+    /// `register_grant` refused its arguments (no such table, a digest of the wrong length).
     pub const GRANT_REFUSED: &str = "YG010";
     /// Dropping a guard trigger of a guarded table.
     pub const TRIGGER_KEPT: &str = "YG011";
@@ -282,7 +282,7 @@ pub fn install(
     for role in &options.granters {
         tx.batch_execute(&format!(
             "GRANT EXECUTE ON FUNCTION clyra_guard.register_grant(bytea, text, text, text, \
-             regclass[], text[], bigint, timestamptz, text[]) TO {}",
+             text[], text[], bigint, timestamptz, text[]) TO {}",
             quote_ident(role)
         ))
         .map_err(q("grant EXECUTE on register_grant"))?;
@@ -797,28 +797,13 @@ pub struct GrantRow {
     pub guarded: bool,
 }
 
-/// Registers `grant` through `clyra_guard.register_grant`. Every table must exist. Meant to run
-/// in the caller's transaction, committed only once the token is redeemed.
+/// Registers `grant` through `clyra_guard.register_grant` (which resolves the table names as the
+/// guard's owner; every table must exist). Meant to run in the caller's transaction, committed
+/// only once the token is redeemed.
 pub fn register_grant(
     client: &mut impl GenericClient,
     grant: &Grant,
 ) -> Result<Vec<GrantRow>, Error> {
-    let mut oids: Vec<u32> = Vec::new();
-    for (i, t) in grant.payload.tables.iter().enumerate() {
-        let at = |message: String| Error::Option {
-            option: "payload",
-            value: t.clone(),
-            message: format!("{message} (JSON pointer `/warehouse_guard/tables/{i}`)"),
-        };
-        let oid: Option<u32> = client
-            .query_one("SELECT to_regclass($1)::oid", &[t])
-            .map_err(|e| match e.as_db_error() {
-                Some(_) => at(pg_message(&e).0),
-                None => Error::query("table lookup", &e),
-            })?
-            .get(0);
-        oids.push(oid.ok_or_else(|| at("no such table".into()))?);
-    }
     let ops: Vec<&str> = grant
         .payload
         .operations
@@ -828,14 +813,14 @@ pub fn register_grant(
     let max_rows = i64::try_from(grant.payload.max_rows).unwrap_or(i64::MAX);
     let rows = client
         .query(
-            "SELECT grant_id, tbl, guarded FROM clyra_guard.register_grant($1, $2, $3, $4, \
-             $5::oid[]::regclass[], $6, $7, $8::text::timestamptz, $9)",
+            "SELECT grant_id, tbl, guarded FROM clyra_guard.register_grant($1, $2, $3, $4, $5, \
+             $6, $7, $8::text::timestamptz, $9)",
             &[
                 &grant.token_sha256.as_slice(),
                 &grant.approval_id,
                 &grant.token_id,
                 &grant.checkpoint,
-                &oids,
+                &grant.payload.tables,
                 &ops,
                 &max_rows,
                 &grant.expires_at,

@@ -249,6 +249,32 @@ fn approvals_that_do_not_fit_are_refused() {
         &[Operation::Update],
         5000,
     );
+    let mut again = Grant {
+        token_sha256: *Digest::sha256(b"tok-other").as_bytes(),
+        approval_id: "apr_again".into(),
+        token_id: "tok_again".into(),
+        checkpoint: "mass_dml".into(),
+        approvers: vec![],
+        expires_at: "2999-01-01T00:00:00Z".into(),
+        payload: GuardPayload {
+            tables: vec!["public.orders".into()],
+            operations: vec![Operation::Update],
+            max_rows: 5000,
+        },
+    };
+    let e = guard::register_grant(&mut c, &again)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("already registered") && e.contains(sqlstate::APPROVAL_USED),
+        "{e}"
+    );
+    again.token_sha256 = [0; 32];
+    again.payload.tables = vec!["a.b.c.d".into()];
+    let e = guard::register_grant(&mut c, &again)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("a.b.c.d") || e.contains("improper"), "{e}");
     let (code, msg) = run(&mut c, "tok-other", UPDATE_960);
     assert_eq!(code, sqlstate::APPROVAL_REFUSED);
     assert!(msg.contains("for other tables"), "{msg}");
@@ -315,13 +341,14 @@ fn approvals_that_do_not_fit_are_refused() {
     };
     let e = guard::register_grant(&mut c, &g).unwrap_err().to_string();
     assert!(
-        e.contains("expired") && e.contains(sqlstate::GRANT_REFUSED),
+        e.contains("expired") && e.contains(sqlstate::APPROVAL_EXPIRED),
         "{e}"
     );
-    g.payload.tables = vec!["public.nope".into()];
+    g.expires_at = "2999-01-01T00:00:00Z".into();
+    g.payload.tables = vec!["public.orders".into(), "public.nope".into()];
     let e = guard::register_grant(&mut c, &g).unwrap_err().to_string();
     assert!(
-        e.contains("no such table") && e.contains("/warehouse_guard/tables/0"),
+        e.contains("no such table") && e.contains("/warehouse_guard/tables/1"),
         "{e}"
     );
 
@@ -367,7 +394,7 @@ fn an_ordinary_role_cannot_grant_itself_or_read_grants() {
         "SELECT * FROM clyra_guard.events".into(),
         format!(
             "SELECT clyra_guard.register_grant('\\x{digest}', 'a', 't', 'c', \
-             ARRAY['public.orders'::regclass], ARRAY['update'], 9999, {future}, ARRAY[]::text[])"
+             ARRAY['public.orders'], ARRAY['update'], 9999, {future}, ARRAY[]::text[])"
         ),
         "SELECT clyra_guard.sync_all()".into(),
         "SELECT clyra_guard.sync_table('public.orders')".into(),

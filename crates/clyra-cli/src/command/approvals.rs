@@ -229,7 +229,7 @@ pub fn run(cmd: ApprovalsCommand, out: &Output) -> anyhow::Result<Exit> {
     }
 }
 
-fn refused(e: &ApprovalError, out: &Output) {
+pub(crate) fn refused(e: &ApprovalError, out: &Output) {
     if out.is_json() {
         out.emit(
             &json!({"ok": false, "refused": true, "code": e.code(), "message": e.to_string()}),
@@ -284,7 +284,7 @@ fn service(c: &Common) -> anyhow::Result<Approvals> {
     Ok(svc)
 }
 
-fn read_json(path: &Path) -> anyhow::Result<Value> {
+pub(crate) fn read_json(path: &Path) -> anyhow::Result<Value> {
     let name = display_name(path);
     let bytes = read_input(path)?;
     jcs::parse_strict(&bytes).with_context(|| format!("{name}: not valid JSON"))

@@ -13,7 +13,7 @@ use clyra_warehouse::snapshot::{self, RelKind, Snapshot};
 use clyra_warehouse::{anchor, pg, PgAnchor};
 use serde::Serialize;
 
-use crate::command::{display_name, read_input, write_new_file};
+use crate::command::{display_name, read_input, warehouse_guard, write_new_file};
 use crate::output::{Exit, Output};
 
 /// `clyra snapshot ...`.
@@ -112,9 +112,26 @@ Example:\n  clyra warehouse anchor --dsn postgres://postgres@127.0.0.1:5432/test
         #[arg(long)]
         dsn: String,
     },
+    /// Install guards: mass UPDATE/DELETE/TRUNCATE on matching tables need an approval.
+    #[command(after_help = crate::command::warehouse_guard::INSTALL_HELP)]
+    InstallGuards(crate::command::warehouse_guard::InstallGuardsArgs),
+    /// Remove the guards: triggers, event triggers, and the clyra_guard schema with its grants
+    /// and audit events.
+    #[command(
+        after_help = "Export what you need first (`clyra warehouse guards status \
+--format json`): the audit events go with the schema.\n\n\
+Example:\n  clyra warehouse uninstall-guards --dsn postgres://postgres@127.0.0.1:5432/prod"
+    )]
+    UninstallGuards(crate::command::warehouse_guard::UninstallGuardsArgs),
+    /// Inspect installed guards.
+    #[command(subcommand)]
+    Guards(crate::command::warehouse_guard::GuardsCommand),
+    /// Redeem a resume token and register it with the guard, for one statement per table.
+    #[command(after_help = crate::command::warehouse_guard::GRANT_HELP)]
+    Grant(crate::command::warehouse_guard::GrantArgs),
 }
 
-fn connect(dsn: &str) -> anyhow::Result<pg::Client> {
+pub(crate) fn connect(dsn: &str) -> anyhow::Result<pg::Client> {
     let mut config = pg::config(dsn)?;
     if config.get_password().is_none() {
         if let Ok(pw) = std::env::var("PGPASSWORD") {
@@ -241,7 +258,13 @@ pub fn run_snapshot(cmd: SnapshotCommand, out: &Output) -> anyhow::Result<Exit> 
 }
 
 pub fn run_warehouse(cmd: WarehouseCommand, out: &Output) -> anyhow::Result<Exit> {
-    let WarehouseCommand::Anchor { dsn } = cmd;
+    let dsn = match cmd {
+        WarehouseCommand::Anchor { dsn } => dsn,
+        WarehouseCommand::InstallGuards(a) => return warehouse_guard::install(a, out),
+        WarehouseCommand::UninstallGuards(a) => return warehouse_guard::uninstall(a, out),
+        WarehouseCommand::Guards(c) => return warehouse_guard::run_guards(c, out),
+        WarehouseCommand::Grant(a) => return warehouse_guard::grant(a, out),
+    };
     let mut client = connect(&dsn)?;
     let a = anchor::take(&mut client)?;
     out.emit(&a, || {

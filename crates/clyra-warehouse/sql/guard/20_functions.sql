@@ -7,9 +7,10 @@
 --   YG001  a statement above the guard's threshold, without an approval
 --   YG002  clyra.approval holds no approval valid for this statement (unknown, other table,
 --          other operation, more rows than approved)
---   YG003  the approval was already used
+--   YG003  the approval was already used (register_grant: already registered)
 --   YG004  the approval expired
---   YG010  register_grant refused its arguments
+--   YG010  register_grant refused its arguments (no such table, bad digest)
+--   YG011  DROP TRIGGER of a guard trigger on a guarded table (event trigger)
 
 -- The installed guard version (the doctor checks for this function).
 CREATE OR REPLACE FUNCTION clyra_guard.version() RETURNS text
@@ -263,7 +264,7 @@ $fn$;
 -- database cannot check signatures, so whoever may execute this function is trusted to have
 -- done so (install grants EXECUTE to the --granter roles only).
 CREATE OR REPLACE FUNCTION clyra_guard.register_grant(
-  token_sha256 bytea, approval_id text, token_id text, checkpoint text, tables regclass[],
+  token_sha256 bytea, approval_id text, token_id text, checkpoint text, tables text[],
   operations text[], max_rows bigint, expires_at timestamptz, approvers text[])
 RETURNS TABLE (grant_id bigint, tbl text, guarded boolean)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -271,23 +272,35 @@ AS $fn$
 DECLARE
   rel regclass;
   c   record;
+  i   integer := 0;
+  t   text;
 BEGIN
   IF octet_length(token_sha256) IS DISTINCT FROM 32 THEN
     RAISE EXCEPTION USING ERRCODE = 'YG010', MESSAGE = 'token_sha256 must be 32 bytes';
   END IF;
   IF expires_at <= clock_timestamp() THEN
-    RAISE EXCEPTION USING ERRCODE = 'YG010',
+    RAISE EXCEPTION USING ERRCODE = 'YG004',
       MESSAGE = format('the approval expired at %s', expires_at);
+  END IF;
+  IF EXISTS (SELECT 1 FROM clyra_guard.grants g WHERE g.token_sha256 = register_grant.token_sha256)
+  THEN
+    RAISE EXCEPTION USING ERRCODE = 'YG003',
+      MESSAGE = format('approval %s is already registered; a resume token registers once',
+                       approval_id);
   END IF;
   IF cardinality(tables) IS NULL OR cardinality(tables) = 0 THEN
     RAISE EXCEPTION USING ERRCODE = 'YG010', MESSAGE = 'no table given';
   END IF;
-  FOREACH rel IN ARRAY tables LOOP
+  -- Names are resolved here, as the owner: granters need no privileges on the tables.
+  FOREACH t IN ARRAY tables LOOP
+    rel := to_regclass(t);
     SELECT n.nspname, cl.relname INTO c
       FROM pg_class cl JOIN pg_namespace n ON n.oid = cl.relnamespace WHERE cl.oid = rel;
     IF NOT FOUND THEN
-      RAISE EXCEPTION USING ERRCODE = 'YG010', MESSAGE = format('no table with oid %s', rel::oid);
+      RAISE EXCEPTION USING ERRCODE = 'YG010', MESSAGE = format('no such table `%s`', t),
+        DETAIL = format('JSON pointer /warehouse_guard/tables/%s of the approved payload', i);
     END IF;
+    i := i + 1;
     INSERT INTO clyra_guard.grants AS g (token_sha256, approval_id, token_id, checkpoint,
                                          schema_name, table_name, operations, max_rows,
                                          expires_at, approvers, granted_by)
