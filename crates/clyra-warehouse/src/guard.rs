@@ -891,6 +891,55 @@ mod tests {
         }
     }
 
+    fn json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            prop_oneof![
+                Just("update".to_string()),
+                Just("tables".to_string()),
+                Just("max_rows".to_string()),
+                Just("operations".to_string()),
+                ".*"
+            ]
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("warehouse_guard".to_string()),
+                        Just("tables".to_string()),
+                        Just("operations".to_string()),
+                        Just("max_rows".to_string()),
+                        "[a-z]{0,3}"
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_payload_is_read_or_refused_with_a_pointer(v in json()) {
+            let wrapped = json!({"warehouse_guard": v.clone()});
+            for p in [v, wrapped] {
+                match GuardPayload::from_payload(&p) {
+                    Ok(g) => proptest::prop_assert!(!g.tables.is_empty() && !g.operations.is_empty()),
+                    Err(e) => proptest::prop_assert!(e.pointer.starts_with("/warehouse_guard")),
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_sql_version_matches_the_constant() {
         assert!(SQL_FUNCTIONS.contains(&format!("SELECT '{VERSION}'")));
