@@ -40,6 +40,7 @@ pub mod glob;
 pub mod http;
 pub mod pg;
 pub mod snapshot;
+pub mod suggest;
 
 pub use anchor::PgAnchor;
 pub use diff::Diff;
