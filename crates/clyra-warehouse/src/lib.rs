@@ -33,6 +33,7 @@
 
 pub mod anchor;
 pub mod diff;
+pub mod doctor;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_hooks;
