@@ -112,6 +112,23 @@ Example:\n  clyra warehouse anchor --dsn postgres://postgres@127.0.0.1:5432/test
         #[arg(long)]
         dsn: String,
     },
+    /// Check a warehouse connection: platform, version, privileges, guards, clock, settings.
+    #[command(
+        after_help = "Detects the platform from the connection string (postgres:// and libpq \
+pairs; snowflake://, databricks://, bigquery:// and their https:// hosts are reported without \
+touching the network; BigQuery is Phase 1.5 and fails). For Postgres: the string parses (typos get \
+a suggested correction), the connection (timeout, refused, unknown host, authentication, missing \
+database or role, each with its fix), the server version against the compatibility matrix (15 and \
+16 supported, 13 and 14 best effort, older unsupported), primary or standby, EXECUTE on the \
+functions anchors and snapshots call, pg_stats visibility, guards (clyra_guard.version() and the \
+event trigger), clock skew (warn above 1 s, fail above 30 s) and the settings track_counts, \
+autovacuum, statement_timeout, default_transaction_read_only and wal_level. Read-only. Every warn \
+and fail has a copy-pasteable fix (shell or SQL); measured values are in `measured`. Exit 0 when \
+nothing failed, 2 when a check failed, 1 on usage errors. Docs: docs/warehouses/doctor.md.\n\n\
+Examples:\n  clyra warehouse doctor --dsn postgres://postgres@127.0.0.1:5432/test\n  \
+clyra warehouse doctor --dsn 'host=db user=ci dbname=prod' --schemas analytics --format json"
+    )]
+    Doctor(crate::command::doctor::WarehouseDoctorArgs),
 }
 
 fn connect(dsn: &str) -> anyhow::Result<pg::Client> {
@@ -241,7 +258,10 @@ pub fn run_snapshot(cmd: SnapshotCommand, out: &Output) -> anyhow::Result<Exit> 
 }
 
 pub fn run_warehouse(cmd: WarehouseCommand, out: &Output) -> anyhow::Result<Exit> {
-    let WarehouseCommand::Anchor { dsn } = cmd;
+    let dsn = match cmd {
+        WarehouseCommand::Anchor { dsn } => dsn,
+        WarehouseCommand::Doctor(args) => return crate::command::doctor::warehouse(args, out),
+    };
     let mut client = connect(&dsn)?;
     let a = anchor::take(&mut client)?;
     out.emit(&a, || {
