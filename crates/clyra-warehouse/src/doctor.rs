@@ -582,13 +582,15 @@ fn postgres_checks(dsn: &str, target: &str, options: &Options, findings: &mut Ve
         "privileges.anchor",
         ANCHOR_FUNCTIONS,
         "anchors call",
+        "",
         &facts.user,
     ));
     findings.push(function_finding(
         &mut client,
         "privileges.snapshot",
         SNAPSHOT_FUNCTIONS,
-        "snapshots call for sizes and counters (pg_read_all_stats is not needed)",
+        "snapshots call for sizes and counters",
+        "; they need no role such as pg_read_all_stats",
         &facts.user,
     ));
     findings.push(pg_stats_finding(&mut client, &facts.user, &options.schemas));
@@ -918,6 +920,7 @@ fn function_finding(
     id: &str,
     functions: &[&str],
     what: &str,
+    note: &str,
     user: &str,
 ) -> Finding {
     let list: Vec<String> = functions.iter().map(|f| (*f).to_string()).collect();
@@ -957,7 +960,7 @@ fn function_finding(
             id,
             Status::Fail,
             format!(
-                "this server lacks {} ({what}): Postgres 13 or newer is needed",
+                "this server lacks {}, which {what}: Postgres 13 or newer is needed",
                 missing.join(", ")
             ),
         )
@@ -972,8 +975,8 @@ fn function_finding(
             id,
             Status::Fail,
             format!(
-                "`{user}` may not execute {} ({what}); Postgres grants them to PUBLIC by default, \
-                 so someone revoked them",
+                "`{user}` may not execute {}, which {what}; Postgres grants these functions to \
+                 PUBLIC by default, so someone revoked them",
                 denied.join(", ")
             ),
         )
@@ -983,7 +986,7 @@ fn function_finding(
         id,
         Status::Ok,
         format!(
-            "EXECUTE on the {} functions {what} ({}, …)",
+            "EXECUTE on the {} functions {what} ({}, …){note}",
             functions.len(),
             functions
                 .iter()
@@ -1036,7 +1039,11 @@ fn pg_stats_finding(client: &mut Client, user: &str, schemas: &[String]) -> Find
         return Finding::new(
             id,
             Status::Ok,
-            format!("pg_stats shows column statistics for all {total} tables in scope"),
+            if total == 1 {
+                "pg_stats shows column statistics for the 1 table in scope".to_string()
+            } else {
+                format!("pg_stats shows column statistics for all {total} tables in scope")
+            },
         );
     }
     let examples: Vec<String> = hidden

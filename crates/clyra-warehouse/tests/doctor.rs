@@ -125,7 +125,7 @@ fn healthy_database() {
         .contains(&version.to_string()));
     assert!(find(&r, "privileges.pg_stats")
         .message
-        .contains("all 1 tables"));
+        .contains("the 1 table in scope"));
     assert!(find(&r, "connect").measured.contains_key("connect_ms"));
     let skew = find(&r, "clock.skew");
     assert!(skew.measured["skew_ms"].abs() < 1000.0, "{skew:?}");

@@ -384,7 +384,7 @@ fn journal_findings(
                 if tenants.len() == 1 { "" } else { "s" },
                 if entries == 1 { "y" } else { "ies" },
                 if checkpoints == 1 { "" } else { "s" },
-                if note_keys.is_some() {
+                if note_keys.is_some() && checkpoints > 0 {
                     " (checkpoint signatures checked against the trust file)"
                 } else {
                     ""
