@@ -301,9 +301,61 @@ pub fn suggest(dsn: &str) -> Suggestions {
         pairs(trimmed, &mut s.problems)
     };
     if !s.problems.is_empty() {
-        s.corrected = corrected;
+        s.corrected = corrected.map(|c| mask_secret_pairs(&c));
+    }
+    // Hosts and values are echoed; a password pasted where they are must not be.
+    for p in &mut s.problems {
+        *p = mask_secret_pairs(p);
     }
     s
+}
+
+/// Replaces the value of every `key=value` whose key looks secret ([`is_secret`]) with `***`,
+/// wherever it stands in `s`: a value runs to the next whitespace, `&` or `#`, or is a single-quoted
+/// string.
+fn mask_secret_pairs(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(eq) = rest.find('=') {
+        let (before, after) = rest.split_at(eq);
+        let key_start = before
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| c.is_ascii_alphanumeric() || *c == '_')
+            .last()
+            .map_or(before.len(), |(i, _)| i);
+        let key = &before[key_start..];
+        out.push_str(before);
+        out.push('=');
+        let value = &after[1..];
+        if key.is_empty() || !is_secret(key) || value.starts_with("***") {
+            rest = value;
+            continue;
+        }
+        let end = if let Some(q) = value.strip_prefix('\'') {
+            let mut end = q.len();
+            let mut escaped = false;
+            for (i, c) in q.char_indices() {
+                match c {
+                    '\\' if !escaped => escaped = true,
+                    '\'' if !escaped => {
+                        end = i + 1;
+                        break;
+                    }
+                    _ => escaped = false,
+                }
+            }
+            (1 + end).min(value.len())
+        } else {
+            value
+                .find(|c: char| c.is_whitespace() || c == '&' || c == '#')
+                .unwrap_or(value.len())
+        };
+        out.push_str("***");
+        rest = &value[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `scheme://rest`, with `jdbc:` stripped into the scheme (so that it is suggested away).
@@ -769,6 +821,10 @@ fn broken_scheme(dsn: &str) -> Option<&str> {
 /// The redacted form of `dsn` for messages: [`crate::pg::redact`], plus the values of
 /// misspelled password keys (`pasword=`, `passwd=`) masked too.
 pub fn redact(dsn: &str) -> String {
+    mask_secret_pairs(&redact_structured(dsn))
+}
+
+fn redact_structured(dsn: &str) -> String {
     let redacted = crate::pg::redact(dsn);
     if split_url(dsn.trim()).is_some() {
         // Query parameters: mask secret-looking keys.
@@ -1013,6 +1069,16 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// What the `warehouse_dsn` fuzz target runs, on arbitrary and on URL-ish strings.
+        #[test]
+        fn the_fuzz_hook_accepts_anything(
+            any in "\\PC{0,120}",
+            urlish in "(postgres|postgress|pg|snowflake|https|bigquery)?(://)?[a-z:@/?&=.,\\[\\]' ]{0,60}",
+        ) {
+            crate::fuzz_hooks::dsn(any.as_bytes());
+            crate::fuzz_hooks::dsn(urlish.as_bytes());
+        }
+
         #[test]
         fn never_panics_and_never_echoes_the_password(
             prefix in "[ -&(-<>-\\[\\]-~]{0,40}",
