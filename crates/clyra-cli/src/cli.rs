@@ -136,6 +136,23 @@ clyra record --endpoint http://127.0.0.1:8787 --tenant acme --key-id k1 \\\n    
     #[command(subcommand)]
     Policy(crate::command::policy::PolicyCommand),
 
+    /// Check this installation: journal, key file modes, trust file, policies, Redis, warehouse.
+    #[command(
+        after_help = "Each check gives a finding (ok, warn, fail or skip) with a stable id and, \
+for every warn and fail, a copy-pasteable fix (shell or SQL). Checks: the clyra version; the journal \
+store opens (never created by the doctor) and every tenant's chain verifies (checkpoint signatures \
+too with a trust file); key, secret and salt files are readable by their owner only and private keys \
+parse; the trust file parses and has keys valid now; policy files lint; Redis answers PING; with \
+--dsn, every `clyra warehouse doctor` check (ids prefixed `warehouse.`). Defaults: --store \
+$CLYRA_STORE or sqlite:.clyra/journal when it exists, --keys-dir ./keys, --trust ./trust.json when \
+they exist, --redis $CLYRA_REDIS_URL, --dsn $CLYRA_DSN. Measured values (milliseconds) are in each \
+finding's `measured` object, never in its message. Exit 0 when nothing failed (warnings allowed), \
+2 when a check failed, 1 on usage errors. Docs: docs/warehouses/doctor.md.\n\n\
+Examples:\n  clyra doctor --store sqlite:.clyra/journal --keys-dir keys --trust trust.json\n  \
+clyra doctor --policy policy.yaml --dsn postgres://ci@db:5432/prod --format json"
+    )]
+    Doctor(crate::command::doctor::DoctorArgs),
+
     /// Run the demo: record a small scenario, sign it, verify it (offline, in seconds).
     #[command(
         after_help = "Creates DIR (default ./clyra-demo) with a signing key, a trust file, a \

@@ -4,6 +4,7 @@ pub mod approvals;
 pub mod bundle;
 mod canon;
 mod demo;
+pub mod doctor;
 pub mod journal;
 mod keys;
 mod merkle;
@@ -38,6 +39,7 @@ pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
         Command::Snapshot(cmd) => warehouse::run_snapshot(cmd, out),
         Command::Diff(args) => warehouse::run_diff(args, out),
         Command::Warehouse(cmd) => warehouse::run_warehouse(cmd, out),
+        Command::Doctor(args) => doctor::installation(args, out),
     }
 }
 

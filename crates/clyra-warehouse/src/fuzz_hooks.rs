@@ -28,3 +28,30 @@ pub fn snapshot(data: &[u8]) {
         }
     }
 }
+
+/// Connection strings: the typo suggester, the redactor and the doctor's offline platform
+/// detection never panic, and a `password=` value made of a marker never reaches a message.
+pub fn dsn(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = crate::doctor::detect(s);
+    let _ = crate::suggest::redact(s);
+    let _ = crate::suggest::suggest(s).message();
+    const MARKER: &str = "Zq9SECRETq9Z";
+    for dsn in [
+        format!("{s} password={MARKER}"),
+        format!("postgress://u:{MARKER}@{s}"),
+    ] {
+        let shown = [
+            crate::suggest::suggest(&dsn).message().unwrap_or_default(),
+            crate::suggest::redact(&dsn),
+        ];
+        #[allow(clippy::panic)]
+        for m in shown {
+            if m.contains(MARKER) && !s.contains(MARKER) && !s.contains(['\'', '\\', '=']) {
+                panic!("the password leaked: {dsn:?} -> {m:?}");
+            }
+        }
+    }
+}

@@ -33,6 +33,7 @@
 
 pub mod anchor;
 pub mod diff;
+pub mod doctor;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_hooks;
@@ -41,6 +42,7 @@ pub mod guard;
 pub mod http;
 pub mod pg;
 pub mod snapshot;
+pub mod suggest;
 
 pub use anchor::PgAnchor;
 pub use diff::Diff;

@@ -22,8 +22,8 @@ pub const APPLICATION_NAME: &str = "clyra";
 /// `sslmode=require` fails to connect.
 pub fn config(dsn: &str) -> Result<Config, Error> {
     let mut config = Config::from_str(dsn).map_err(|e| Error::Dsn {
-        dsn: redact(dsn),
-        message: pg_message(&e).0,
+        dsn: crate::suggest::redact(dsn),
+        message: with_suggestion(pg_message(&e).0, dsn),
     })?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
@@ -37,9 +37,18 @@ pub fn config(dsn: &str) -> Result<Config, Error> {
 /// Connects with a parsed [`config`]; `dsn` is only used (redacted) in the error message.
 pub fn connect_with(config: &Config, dsn: &str) -> Result<Client, Error> {
     config.connect(NoTls).map_err(|e| Error::Connect {
-        dsn: redact(dsn),
-        message: pg_message(&e).0,
+        dsn: crate::suggest::redact(dsn),
+        message: with_suggestion(pg_message(&e).0, dsn),
     })
+}
+
+/// Appends what [`crate::suggest`] makes of `dsn` (a likely typo and its correction, passwords
+/// removed) to an error message.
+fn with_suggestion(message: String, dsn: &str) -> String {
+    match crate::suggest::suggest(dsn).message() {
+        Some(hint) => format!("{message}; {hint}"),
+        None => message,
+    }
 }
 
 /// Parses `dsn` and connects.
@@ -193,6 +202,26 @@ mod tests {
             .to_string();
         assert!(e.contains("invalid connection string"), "{e}");
         assert!(!e.contains("pw@"), "{e}");
+    }
+
+    #[test]
+    fn bad_strings_get_a_suggestion_without_the_password() {
+        let e = config("postgress://ann:hunter2@db/prod")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("did you mean `postgres://ann:***@db/prod`?"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = config("host=db sslmod=disable pasword=hunter2")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("did you mean `host=db sslmode=disable password=***`?"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
     }
 
     #[test]

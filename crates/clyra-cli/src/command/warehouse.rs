@@ -129,6 +129,23 @@ Example:\n  clyra warehouse uninstall-guards --dsn postgres://postgres@127.0.0.1
     /// Redeem a resume token and register it with the guard, for one statement per table.
     #[command(after_help = crate::command::warehouse_guard::GRANT_HELP)]
     Grant(crate::command::warehouse_guard::GrantArgs),
+    /// Check a warehouse connection: platform, version, privileges, guards, clock, settings.
+    #[command(
+        after_help = "Detects the platform from the connection string (postgres:// and libpq \
+pairs; snowflake://, databricks://, bigquery:// and their https:// hosts are reported without \
+touching the network; BigQuery is Phase 1.5 and fails). For Postgres: the string parses (typos get \
+a suggested correction), the connection (timeout, refused, unknown host, authentication, missing \
+database or role, each with its fix), the server version against the compatibility matrix (15 and \
+16 supported, 13 and 14 best effort, older unsupported), primary or standby, EXECUTE on the \
+functions anchors and snapshots call, pg_stats visibility, guards (clyra_guard.version() and the \
+event trigger), clock skew (warn above 1 s, fail above 30 s) and the settings track_counts, \
+autovacuum, statement_timeout, default_transaction_read_only and wal_level. Read-only. Every warn \
+and fail has a copy-pasteable fix (shell or SQL); measured values are in `measured`. Exit 0 when \
+nothing failed, 2 when a check failed, 1 on usage errors. Docs: docs/warehouses/doctor.md.\n\n\
+Examples:\n  clyra warehouse doctor --dsn postgres://postgres@127.0.0.1:5432/test\n  \
+clyra warehouse doctor --dsn 'host=db user=ci dbname=prod' --schemas analytics --format json"
+    )]
+    Doctor(crate::command::doctor::WarehouseDoctorArgs),
 }
 
 pub(crate) fn connect(dsn: &str) -> anyhow::Result<pg::Client> {
@@ -264,6 +281,7 @@ pub fn run_warehouse(cmd: WarehouseCommand, out: &Output) -> anyhow::Result<Exit
         WarehouseCommand::UninstallGuards(a) => return warehouse_guard::uninstall(a, out),
         WarehouseCommand::Guards(c) => return warehouse_guard::run_guards(c, out),
         WarehouseCommand::Grant(a) => return warehouse_guard::grant(a, out),
+        WarehouseCommand::Doctor(args) => return crate::command::doctor::warehouse(args, out),
     };
     let mut client = connect(&dsn)?;
     let a = anchor::take(&mut client)?;
