@@ -40,8 +40,10 @@ pub mod glob;
 pub mod http;
 pub mod pg;
 pub mod snapshot;
+pub mod snowflake;
 
 pub use anchor::PgAnchor;
 pub use diff::Diff;
 pub use error::{Error, LoadError};
 pub use snapshot::Snapshot;
+pub use snowflake::SnowflakeAnchor;
