@@ -112,6 +112,9 @@ Example:\n  clyra warehouse anchor --dsn postgres://postgres@127.0.0.1:5432/test
         #[arg(long)]
         dsn: String,
     },
+    /// Snowflake anchors: take one live, reconcile it with ACCOUNT_USAGE.QUERY_HISTORY later.
+    #[command(subcommand)]
+    Snowflake(Box<crate::command::warehouse_snowflake::SnowflakeCommand>),
 }
 
 fn connect(dsn: &str) -> anyhow::Result<pg::Client> {
@@ -241,7 +244,12 @@ pub fn run_snapshot(cmd: SnapshotCommand, out: &Output) -> anyhow::Result<Exit> 
 }
 
 pub fn run_warehouse(cmd: WarehouseCommand, out: &Output) -> anyhow::Result<Exit> {
-    let WarehouseCommand::Anchor { dsn } = cmd;
+    let dsn = match cmd {
+        WarehouseCommand::Anchor { dsn } => dsn,
+        WarehouseCommand::Snowflake(cmd) => {
+            return crate::command::warehouse_snowflake::run(*cmd, out)
+        }
+    };
     let mut client = connect(&dsn)?;
     let a = anchor::take(&mut client)?;
     out.emit(&a, || {
