@@ -435,6 +435,28 @@ fn a_statement_not_yet_in_history_stays_provisional() {
 }
 
 #[test]
+fn a_role_without_access_to_query_history_is_an_error_not_missing() {
+    let key = TestKey::shared();
+    let mut cfg = Config::new(key);
+    cfg.history_denied = true;
+    let s = StandIn::start(cfg);
+    let c = client(&s, key);
+    let mut anchors = vec![fixture_anchor(
+        "01bd2c3e-0001-a1b2-0000-0000000000bb",
+        "TRANSFORMER",
+        "2025-01-01T00:00:00Z",
+    )];
+    let before = anchors.clone();
+    let e = reconcile::reconcile(&c, &mut anchors, &reconcile::Options::default()).unwrap_err();
+    assert!(
+        matches!(&e, SnowflakeError::Sql { sql_state, .. } if sql_state == "42S02"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("not authorized"), "{e}");
+    assert_eq!(anchors, before);
+}
+
+#[test]
 fn query_ids_are_validated_before_anything_is_sent() {
     let key = TestKey::shared();
     let s = StandIn::start(Config::new(key));

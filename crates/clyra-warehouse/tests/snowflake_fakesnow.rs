@@ -109,8 +109,13 @@ fn clyra_sql_runs_on_fakesnow_with_the_expected_columns() {
         .collect();
     for m in &macros {
         assert!(
-            ["CURRENT_ACCOUNT", "CURRENT_REGION", "CURRENT_SESSION", "CURRENT_WAREHOUSE"]
-                .contains(m),
+            [
+                "CURRENT_ACCOUNT",
+                "CURRENT_REGION",
+                "CURRENT_SESSION",
+                "CURRENT_WAREHOUSE"
+            ]
+            .contains(m),
             "{m}"
         );
     }
@@ -133,14 +138,20 @@ fn clyra_sql_runs_on_fakesnow_with_the_expected_columns() {
     let ctx = &results[0]["rows"];
     assert_eq!(ctx.as_array().unwrap().len(), 1);
     let v = |c: &str| {
-        let i = SESSION_CONTEXT_COLUMNS.iter().position(|x| *x == c).unwrap();
+        let i = SESSION_CONTEXT_COLUMNS
+            .iter()
+            .position(|x| *x == c)
+            .unwrap();
         ctx[0][i].as_str().map(str::to_string)
     };
     assert_eq!(v("DATABASE_NAME").as_deref(), Some("DB1"));
     assert_eq!(v("SCHEMA_NAME").as_deref(), Some("S1"));
     let t: i64 = v("STATEMENT_TIME_US").unwrap().parse().unwrap();
     let now = jiff::Timestamp::now().as_microsecond();
-    assert!((now - t).abs() < 3_600_000_000, "STATEMENT_TIME_US {t}, now {now}");
+    assert!(
+        (now - t).abs() < 3_600_000_000,
+        "STATEMENT_TIME_US {t}, now {now}"
+    );
 
     // The id filter and the START_TIME bound both apply; the times come back as microseconds.
     let qh = results[1]["rows"].as_array().unwrap();

@@ -295,8 +295,9 @@ fn run_reconcile(args: ReconcileArgs, out: &Output) -> anyhow::Result<Exit> {
     };
     out.emit(&report, || {
         let mut s = format!(
-            "reconciled {} anchors -> {}: {} confirmed, {} mismatch, {} provisional, {} missing ({} checked in {} QUERY_HISTORY quer{}, {} already settled)\n",
+            "reconciled {} anchor{} -> {}: {} confirmed, {} mismatch, {} provisional, {} missing ({} checked in {} QUERY_HISTORY quer{}, {} already settled)\n",
             set.anchors.len(),
+            if set.anchors.len() == 1 { "" } else { "s" },
             report.out,
             summary.confirmed,
             summary.mismatch,

@@ -312,9 +312,8 @@ impl Credentials {
             Credentials::KeyPair(k) => format!(
                 "Check that user {} of account {} has the public key with fingerprint {} \
                  (`DESC USER {}` shows RSA_PUBLIC_KEY_FP; register it with `ALTER USER {} SET \
-                 RSA_PUBLIC_KEY = '...'`), that the account identifier is right (an account \
-                 locator without its region), and that this machine's clock is correct (the JWT \
-                 is valid for {} s from now)",
+                 RSA_PUBLIC_KEY = '...'`), that --account and --user name them, and that this \
+                 machine's clock is correct (the JWT is valid for {} s from now)",
                 k.user,
                 k.account,
                 k.fingerprint,

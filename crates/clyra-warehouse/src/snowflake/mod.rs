@@ -13,6 +13,21 @@
 //! ACCOUNT_USAGE views lag 45 minutes to 3 hours behind the statements they describe, so an
 //! anchor is `provisional` when taken and reconciled later (`clyra warehouse snowflake reconcile`).
 //!
+//! ```no_run
+//! use std::path::Path;
+//! use clyra_warehouse::snowflake::{anchor, reconcile, AnchorSet, Client, Credentials, KeyPair, Options};
+//!
+//! let key = KeyPair::from_file("myorg-myaccount", "CI_BOT", Path::new("rsa_key.p8"))?;
+//! let client = Client::new("myorg-myaccount", Credentials::KeyPair(Box::new(key)), Options::default())?;
+//! let a = anchor::capture(&client, &anchor::Context::default())?;
+//! let mut set = AnchorSet::new(vec![a]);
+//! // ... 45 min to 3 h later ...
+//! let summary = reconcile::reconcile(&client, &mut set.anchors, &reconcile::Options::default())?;
+//! println!("{} confirmed, {} mismatch", summary.confirmed, summary.mismatch);
+//! std::fs::write("anchors.json", set.to_canonical_json()?)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Tested against a local stand-in server built from the documented API
 //! (`tests/support/snowflake.rs`) and, for SQL shape, against `fakesnow`; never against a live
 //! account. `docs/warehouses/snowflake.md` says how to set up a real one.

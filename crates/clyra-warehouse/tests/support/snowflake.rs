@@ -60,6 +60,9 @@ fn fixture(name: &str) -> Value {
         "wait_result" => fixture!("wait_result.json"),
         "error_object_does_not_exist" => fixture!("error_object_does_not_exist.json"),
         "error_syntax" => fixture!("error_syntax.json"),
+        "error_query_history_not_authorized" => {
+            fixture!("error_query_history_not_authorized.json")
+        }
         "error_jwt_invalid" => fixture!("error_jwt_invalid.json"),
         "error_oauth_invalid" => fixture!("error_oauth_invalid.json"),
         other => panic!("no fixture {other}"),
@@ -147,6 +150,8 @@ pub struct Config {
     pub clock_offset_s: i64,
     /// Statements this server ran appear in QUERY_HISTORY this long (seconds) after they end.
     pub history_lag_s: i64,
+    /// QUERY_HISTORY is refused, as for a role without IMPORTED PRIVILEGES on SNOWFLAKE.
+    pub history_denied: bool,
 }
 
 impl Config {
@@ -160,6 +165,7 @@ impl Config {
             pending_polls: 0,
             clock_offset_s: 0,
             history_lag_s: 0,
+            history_denied: false,
         }
     }
 }
@@ -622,6 +628,12 @@ fn post(body: &Value, rid: &str, cfg: &Config, st: &mut State) -> (u16, Value) {
         return (200, v);
     }
     if sql.starts_with(QUERY_HISTORY_SQL_PREFIX) {
+        if cfg.history_denied {
+            return (
+                422,
+                failure("error_query_history_not_authorized", &handle).json_value(),
+            );
+        }
         let marks = sql.matches('?').count();
         let nbind = body["bindings"].as_object().map_or(0, |b| b.len());
         // Only the exact text Clyra generates, with every value bound.
@@ -646,8 +658,8 @@ fn post(body: &Value, rid: &str, cfg: &Config, st: &mut State) -> (u16, Value) {
             let s = |i: usize| json!(e.session[i]);
             rows.push(json!([
                 e.handle,
-                "5e1f00d0c0ffee00112233445566778899",
-                "5e1f00d0c0ffee00112233445566778899",
+                "5e1f00d0c0ffee0011223344556677aa",
+                "5e1f00d0c0ffee0011223344556677aa",
                 s(3),
                 s(2),
                 s(5),
