@@ -586,3 +586,47 @@ fn anchors_files_are_checked_with_pointers() {
     let e = AnchorSet::from_json(&twice.to_canonical_json().unwrap()).unwrap_err();
     assert!(e.to_string().contains("/anchors/1/query_id"), "{e}");
 }
+
+mod untrusted {
+    use clyra_warehouse::snowflake::api::{parse_partition, parse_result_set};
+    use clyra_warehouse::snowflake::AnchorSet;
+    use proptest::prelude::*;
+
+    const RESULT: &str = include_str!("fixtures/snowflake/generator_partitions.json");
+    const ANCHORS: &str = include_str!("fixtures/snowflake/anchors-mismatch.json");
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Untrusted answers and files never panic, whatever bytes are cut or flipped.
+        #[test]
+        fn mangled_inputs_never_panic(cut in 0usize..4000, flip in 0usize..4000, byte: u8) {
+            for base in [RESULT, ANCHORS] {
+                let mut b = base.as_bytes().to_vec();
+                if flip < b.len() {
+                    b[flip] = byte;
+                }
+                b.truncate(cut.max(1).min(b.len()));
+                let _ = parse_result_set(&b);
+                let _ = parse_partition(&b, 1, 3, 2);
+                if let Ok(set) = AnchorSet::from_json(&b) {
+                    let again = AnchorSet::from_json(&set.to_canonical_json().unwrap()).unwrap();
+                    prop_assert_eq!(again, set);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fixtures_themselves_parse() {
+        let p = parse_result_set(RESULT.as_bytes()).unwrap();
+        assert_eq!(p.partition_rows, vec![3, 4, 3]);
+        assert_eq!(
+            AnchorSet::from_json(ANCHORS.as_bytes())
+                .unwrap()
+                .anchors
+                .len(),
+            2
+        );
+    }
+}
