@@ -1,6 +1,6 @@
 //! Snowflake anchors and anchor files.
 //!
-//! An anchor is taken live: Clyra runs [`SESSION_CONTEXT_SQL`](super::SESSION_CONTEXT_SQL)
+//! An anchor is taken live: Clyra runs [`SESSION_CONTEXT_SQL`]
 //! (one `SELECT` of `CURRENT_ACCOUNT()`, `CURRENT_SESSION()`, `CURRENT_WAREHOUSE()`,
 //! `CURRENT_ROLE()`, ... and `CURRENT_TIMESTAMP()`; no table is read) and keeps its statement
 //! handle as the query id. The anchor starts `provisional`: Snowflake's own record of the query,
