@@ -15,6 +15,7 @@ pub mod sign;
 pub mod verify_envelope;
 pub mod warehouse;
 pub mod warehouse_guard;
+pub mod warehouse_snowflake;
 
 use crate::cli::{BundleCommand, Command, RecorderCommand};
 use crate::output::{Exit, Output};

@@ -946,6 +946,13 @@ pub fn read_private_key_file(path: &Path) -> Result<PrivateKey, KeyError> {
     PrivateKey::from_pkcs8_pem(&text).map_err(in_file(path))
 }
 
+/// Reads the text of a private key file under the same rules as [`read_private_key_file`] (owner
+/// only on Unix, at most 64 KiB, UTF-8), without parsing it: for keys of other formats or uses
+/// (the Snowflake key-pair JWT's RSA key, for instance). Zeroized when dropped.
+pub fn read_private_key_text(path: &Path) -> Result<Zeroizing<String>, KeyError> {
+    read_key_text(path, true)
+}
+
 /// Reads an SPKI PEM public key file.
 pub fn read_public_key_file(path: &Path) -> Result<PublicKey, KeyError> {
     let text = read_key_text(path, false)?;

@@ -1,5 +1,6 @@
-//! Entry point for the fuzz target in `fuzz/`: untrusted bytes read as a snapshot file. Must never
-//! panic, and asserts the invariants that hold whenever the input is accepted. Not a stable API.
+//! Entry points for the fuzz targets in `fuzz/`: untrusted bytes read as a snapshot file, an SQL
+//! API answer or a Snowflake anchors file. Must never panic, and assert the invariants that hold
+//! whenever the input is accepted. Not a stable API.
 
 use crate::diff::diff;
 use crate::snapshot::Snapshot;
@@ -54,4 +55,32 @@ pub fn dsn(data: &[u8]) {
             }
         }
     }
+}
+
+/// Snowflake: untrusted bytes as an SQL API answer (first page and later partition) and as an
+/// anchors file. An accepted anchors file serializes to canonical bytes that read back the same.
+pub fn snowflake(data: &[u8]) {
+    use crate::snowflake::{api, AnchorSet};
+    if let Ok(p) = api::parse_result_set(data) {
+        #[allow(clippy::panic)]
+        if p.rows.iter().any(|r| r.len() != p.columns.len()) {
+            panic!("an accepted result set has a row of the wrong width");
+        }
+    }
+    let _ = api::parse_partition(data, 1, 2, 3);
+    let Ok(set) = AnchorSet::from_json(data) else {
+        return;
+    };
+    let Ok(bytes) = set.to_canonical_json() else {
+        #[allow(clippy::panic)]
+        {
+            panic!("an accepted anchors file does not serialize");
+        }
+    };
+    let again = AnchorSet::from_json(&bytes);
+    #[allow(clippy::panic)]
+    if again.as_ref().ok() != Some(&set) {
+        panic!("an accepted anchors file does not read back the same: {again:?}");
+    }
+    let _ = set.def_anchors();
 }

@@ -8,6 +8,9 @@
 //!   RFC 8785 canonical JSON so the same state gives the same bytes. No row values are read.
 //! - [`diff`]: deterministic diffs of two snapshots keyed by qualified name, separating changes
 //!   (catalog facts, exact measurements) from observations (estimates, counters).
+//! - [`snowflake`]: Snowflake query-id anchors taken through the SQL API v2, reconciled later with
+//!   `ACCOUNT_USAGE.QUERY_HISTORY` (tested against a local stand-in and fakesnow, never a live
+//!   account).
 //!
 //! The snapshot format is `clyra.warehouse.snapshot/v1`, described in `docs/warehouses.md`.
 //! This crate talks to Postgres with the blocking `postgres` client; Snowflake and Databricks
@@ -43,8 +46,10 @@ pub mod http;
 pub mod pg;
 pub mod snapshot;
 pub mod suggest;
+pub mod snowflake;
 
 pub use anchor::PgAnchor;
 pub use diff::Diff;
 pub use error::{Error, LoadError};
 pub use snapshot::Snapshot;
+pub use snowflake::SnowflakeAnchor;

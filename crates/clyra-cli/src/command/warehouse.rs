@@ -146,6 +146,9 @@ Examples:\n  clyra warehouse doctor --dsn postgres://postgres@127.0.0.1:5432/tes
 clyra warehouse doctor --dsn 'host=db user=ci dbname=prod' --schemas analytics --format json"
     )]
     Doctor(crate::command::doctor::WarehouseDoctorArgs),
+    /// Snowflake anchors: take one live, reconcile it with ACCOUNT_USAGE.QUERY_HISTORY later.
+    #[command(subcommand)]
+    Snowflake(Box<crate::command::warehouse_snowflake::SnowflakeCommand>),
 }
 
 pub(crate) fn connect(dsn: &str) -> anyhow::Result<pg::Client> {
@@ -282,6 +285,9 @@ pub fn run_warehouse(cmd: WarehouseCommand, out: &Output) -> anyhow::Result<Exit
         WarehouseCommand::Guards(c) => return warehouse_guard::run_guards(c, out),
         WarehouseCommand::Grant(a) => return warehouse_guard::grant(a, out),
         WarehouseCommand::Doctor(args) => return crate::command::doctor::warehouse(args, out),
+        WarehouseCommand::Snowflake(cmd) => {
+            return crate::command::warehouse_snowflake::run(*cmd, out)
+        }
     };
     let mut client = connect(&dsn)?;
     let a = anchor::take(&mut client)?;
