@@ -8,6 +8,10 @@
 //!   RFC 8785 canonical JSON so the same state gives the same bytes. No row values are read.
 //! - [`diff`]: deterministic diffs of two snapshots keyed by qualified name, separating changes
 //!   (catalog facts, exact measurements) from observations (estimates, counters).
+//! - [`delta`]: Delta Lake anchors read from a table's `_delta_log` by Clyra's own parser
+//!   (version, commit SHA-256, operation, normalized metrics, row count from the log's stats).
+//! - [`databricks`] and [`mlflow`]: the Databricks SQL Statement Execution API (`DESCRIBE
+//!   HISTORY` anchors of Unity Catalog tables) and MLflow model versions, metadata only.
 //!
 //! The snapshot format is `clyra.warehouse.snapshot/v1`, described in `docs/warehouses.md`.
 //! This crate talks to Postgres with the blocking `postgres` client; Snowflake and Databricks
@@ -32,12 +36,15 @@
 //! ```
 
 pub mod anchor;
+pub mod databricks;
+pub mod delta;
 pub mod diff;
 mod error;
 #[doc(hidden)]
 pub mod fuzz_hooks;
 pub mod glob;
 pub mod http;
+pub mod mlflow;
 pub mod pg;
 pub mod snapshot;
 

@@ -1028,7 +1028,7 @@ struct TableState<'a> {
     content_hash: Option<&'a ContentHash>,
 }
 
-fn path_to_pointer(path: &serde_path_to_error::Path) -> String {
+pub(crate) fn path_to_pointer(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut p = String::new();
     for seg in path.iter() {
