@@ -13,6 +13,7 @@ pub mod recorder;
 pub mod sign;
 pub mod verify_envelope;
 pub mod warehouse;
+pub mod warehouse_delta;
 
 use crate::cli::{BundleCommand, Command, RecorderCommand};
 use crate::output::{Exit, Output};

@@ -766,7 +766,9 @@ pub fn history_anchor(
         })
         .transpose()?;
     let json_column = |column: &str| -> Option<Value> {
-        get(column).map(|v| serde_json::from_str::<Value>(v).unwrap_or(Value::String(v.into())))
+        get(column).map(|v| {
+            serde_json::from_str::<Value>(v).map_or(Value::String(v.into()), delta::jcs_safe)
+        })
     };
     let operation = get("operation").map(str::to_string);
     let metrics = match json_column("operationMetrics") {

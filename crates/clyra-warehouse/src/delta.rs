@@ -332,7 +332,7 @@ fn slot_of(name: &str) -> Option<Slot> {
 /// A metric value as an unsigned integer: a JSON number, or a string of ASCII digits (Databricks
 /// `DESCRIBE HISTORY` returns `map<string,string>`).
 fn metric_u64(v: &Value) -> Option<u64> {
-    match v {
+    let n = match v {
         Value::Number(n) => n.as_u64(),
         Value::String(s)
             if !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()) =>
@@ -340,6 +340,34 @@ fn metric_u64(v: &Value) -> Option<u64> {
             s.parse().ok()
         }
         _ => None,
+    };
+    // Beyond 2^53 - 1 a count is not an exact JSON number: it stays, as text, under `other`.
+    n.filter(|n| *n <= MAX_SAFE_INTEGER)
+}
+
+/// The largest integer JSON (and RFC 8785) carries exactly: 2^53 - 1.
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// A value made fit for canonical JSON: numbers that are integers beyond ±(2^53 - 1) become
+/// their decimal text, everything else is kept as is.
+pub(crate) fn jcs_safe(v: Value) -> Value {
+    match v {
+        Value::Number(n) => {
+            let too_big = match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => i.unsigned_abs() > MAX_SAFE_INTEGER,
+                (None, Some(_), _) => true,
+                (None, None, Some(f)) => f.fract() == 0.0 && f.abs() > MAX_SAFE_INTEGER as f64,
+                _ => false,
+            };
+            if too_big {
+                Value::String(n.to_string())
+            } else {
+                Value::Number(n)
+            }
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(jcs_safe).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, jcs_safe(v))).collect()),
+        other => other,
     }
 }
 
@@ -357,7 +385,7 @@ impl OperationMetrics {
         let mut m = OperationMetrics::default();
         for (name, value) in sorted {
             let (Some(t), Some(n)) = (slot_of(name), metric_u64(value)) else {
-                m.other.insert(name.clone(), value.clone());
+                m.other.insert(name.clone(), jcs_safe(value.clone()));
                 continue;
             };
             let t = match t {
@@ -370,7 +398,7 @@ impl OperationMetrics {
                 None => *slot = Some(n),
                 Some(existing) if *existing == n => {}
                 Some(_) => {
-                    m.other.insert(name.clone(), value.clone());
+                    m.other.insert(name.clone(), jcs_safe(value.clone()));
                 }
             }
         }
@@ -1056,7 +1084,17 @@ impl DeltaLog {
                     .to_string(),
             );
         }
-        let timestamp_ms = ci.in_commit_timestamp.or(ci.timestamp);
+        let raw_ts = ci.in_commit_timestamp.or(ci.timestamp);
+        let timestamp = raw_ts.and_then(millis_rfc3339);
+        let timestamp_ms = raw_ts.filter(|_| timestamp.is_some());
+        if let (Some(ms), None) = (raw_ts, &timestamp) {
+            unavailable.insert(
+                "timestamp".to_string(),
+                format!(
+                    "the commit's timestamp {ms} is not a time between the years -9999 and 9999"
+                ),
+            );
+        }
         let metrics = ci
             .operation_metrics
             .as_ref()
@@ -1083,10 +1121,10 @@ impl DeltaLog {
             latest_version: Some(latest),
             commit_sha256: Some(Digest::sha256(&bytes).to_hex()),
             commit_bytes: Some(bytes.len() as u64),
-            timestamp: timestamp_ms.and_then(millis_rfc3339),
+            timestamp,
             timestamp_ms,
             operation: ci.operation,
-            operation_parameters: ci.operation_parameters,
+            operation_parameters: ci.operation_parameters.map(jcs_safe),
             engine_info: ci.engine_info,
             client_version: ci.client_version,
             read_version: ci.read_version,
@@ -1318,6 +1356,24 @@ mod tests {
         assert_eq!(m.files_added, Some(2));
         assert_eq!(m.other["num_added_files"], Value::from("1"));
         assert!(m.other.contains_key("x"));
+    }
+
+    #[test]
+    fn counts_beyond_two_to_the_53_stay_exact_as_text() {
+        let m = metrics(
+            "WRITE",
+            r#"{"numOutputRows":9007199254740993,"numFiles":"9007199254740993","numRetries":18446744073709551615,"x":[12345678901234567890, -9007199254740993, 1.5]}"#,
+        );
+        assert_eq!(m.rows_added, None);
+        assert_eq!(m.files_added, None);
+        assert_eq!(m.other["numOutputRows"], Value::from("9007199254740993"));
+        assert_eq!(m.other["numFiles"], Value::from("9007199254740993"));
+        assert_eq!(m.other["numRetries"], Value::from("18446744073709551615"));
+        assert_eq!(
+            m.other["x"],
+            serde_json::json!(["12345678901234567890", "-9007199254740993", 1.5])
+        );
+        jcs::to_canonical_vec(&m).unwrap();
     }
 
     #[test]

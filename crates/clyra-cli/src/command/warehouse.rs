@@ -112,6 +112,15 @@ Example:\n  clyra warehouse anchor --dsn postgres://postgres@127.0.0.1:5432/test
         #[arg(long)]
         dsn: String,
     },
+    /// Delta Lake tables: anchors read from the table's own _delta_log.
+    #[command(subcommand)]
+    Delta(super::warehouse_delta::DeltaCommand),
+    /// Databricks: Unity Catalog table anchors through the SQL Statement Execution API.
+    #[command(subcommand)]
+    Databricks(super::warehouse_delta::DatabricksCommand),
+    /// MLflow: model version records (metadata only) from the REST API.
+    #[command(subcommand)]
+    Mlflow(super::warehouse_delta::MlflowCommand),
 }
 
 fn connect(dsn: &str) -> anyhow::Result<pg::Client> {
@@ -241,7 +250,12 @@ pub fn run_snapshot(cmd: SnapshotCommand, out: &Output) -> anyhow::Result<Exit> 
 }
 
 pub fn run_warehouse(cmd: WarehouseCommand, out: &Output) -> anyhow::Result<Exit> {
-    let WarehouseCommand::Anchor { dsn } = cmd;
+    let dsn = match cmd {
+        WarehouseCommand::Anchor { dsn } => dsn,
+        WarehouseCommand::Delta(c) => return super::warehouse_delta::run_delta(c, out),
+        WarehouseCommand::Databricks(c) => return super::warehouse_delta::run_databricks(c, out),
+        WarehouseCommand::Mlflow(c) => return super::warehouse_delta::run_mlflow(c, out),
+    };
     let mut client = connect(&dsn)?;
     let a = anchor::take(&mut client)?;
     out.emit(&a, || {
