@@ -39,7 +39,7 @@ Data files are never opened. --table takes a directory or a file:// URL. The anc
 docs/warehouses/databricks.md.\n\n\
 Examples:\n  clyra warehouse delta anchor --table /data/lake/orders --out orders.anchor.json\n  \
 clyra warehouse delta anchor --table file:///data/lake/orders --version 41 \\\n    \
---name main.sales.orders --format json --out -"
+--name main.sales.orders --out -"
     )]
     Anchor(DeltaAnchorArgs),
 }
