@@ -724,8 +724,6 @@ struct RawCommitInfo {
     is_blind_append: Option<bool>,
     #[serde(default)]
     user_name: Option<String>,
-    #[serde(flatten)]
-    _rest: BTreeMap<String, IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -773,18 +771,24 @@ pub fn parse_commit(bytes: &[u8]) -> Result<Commit, CommitError> {
             pointer,
             message,
         };
-        let value: Value =
-            serde_json::from_slice(raw).map_err(|e| err(None, format!("not JSON: {e}")))?;
-        if !value.is_object() {
-            return Err(err(
-                Some(String::new()),
-                "an action line must be a JSON object".into(),
-            ));
-        }
-        let parsed: RawLine = serde_path_to_error::deserialize(&value).map_err(|e| {
+        // Straight from the bytes (no intermediate `Value`): replaying a long log parses every
+        // commit once.
+        let mut de = serde_json::Deserializer::from_slice(raw);
+        let parsed: RawLine = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let pointer = crate::snapshot::path_to_pointer(e.path());
-            err(Some(pointer), e.into_inner().to_string())
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                err(None, format!("not JSON: {inner}"))
+            } else if pointer.is_empty() {
+                err(
+                    Some(pointer),
+                    format!("an action line must be a JSON object ({inner})"),
+                )
+            } else {
+                err(Some(pointer), inner.to_string())
+            }
         })?;
+        de.end().map_err(|e| err(None, format!("not JSON: {e}")))?;
         if let Some(ci) = parsed.commit_info {
             if c.commit_info.is_some() {
                 return Err(err(
