@@ -410,3 +410,54 @@ fn not_a_table() {
         "{e}"
     );
 }
+
+mod untrusted {
+    use proptest::prelude::*;
+
+    fn metric_value() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            any::<u64>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
+            "[0-9]{0,22}".prop_map(serde_json::Value::from),
+            ".{0,8}".prop_map(serde_json::Value::from),
+            Just(serde_json::Value::Null),
+        ]
+    }
+
+    fn metric_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            proptest::sample::select(
+                clyra_warehouse::delta::METRIC_NAMES
+                    .iter()
+                    .map(|(n, _)| (*n).to_string())
+                    .collect::<Vec<_>>()
+            ),
+            "[a-zA-Z_]{1,12}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            clyra_warehouse::fuzz_hooks::delta_commit(&bytes);
+        }
+
+        #[test]
+        fn metrics_of_any_shape_keep_their_invariants(
+            op in prop_oneof![Just("WRITE".to_string()), Just("MERGE".to_string()), Just("DELETE".to_string()), ".{0,6}"],
+            metrics in proptest::collection::btree_map(metric_name(), metric_value(), 0..12),
+            extra in proptest::collection::vec(".{0,20}", 0..3),
+        ) {
+            let ci = serde_json::json!({"commitInfo": {"operation": op, "operationMetrics": metrics}});
+            let mut text = ci.to_string();
+            for e in extra {
+                text.push('\n');
+                text.push_str(&e);
+            }
+            clyra_warehouse::fuzz_hooks::delta_commit(text.as_bytes());
+        }
+    }
+}
