@@ -31,6 +31,7 @@ seed() {
     merkle_*) find ../crates/clyra-evidence/tests/vectors/rfc6962 -name '*.json' -exec cp {} "$dir"/ \; 2>/dev/null || true ;;
     policy_*) cp ../templates/policy/*.yaml ../crates/clyra-policy/tests/malformed/*.yaml "$dir"/ 2>/dev/null || true ;;
     warehouse_snowflake) cp ../crates/clyra-warehouse/tests/fixtures/snowflake/*.json "$dir"/ 2>/dev/null || true ;;
+    warehouse_delta_*) cp ../crates/clyra-warehouse/tests/fixtures/databricks/delta_log/*.json "$dir"/ 2>/dev/null || true ;;
   esac
 }
 

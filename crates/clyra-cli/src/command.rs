@@ -14,6 +14,7 @@ pub mod recorder;
 pub mod sign;
 pub mod verify_envelope;
 pub mod warehouse;
+pub mod warehouse_delta;
 pub mod warehouse_guard;
 pub mod warehouse_snowflake;
 

@@ -1,6 +1,7 @@
-//! Entry points for the fuzz targets in `fuzz/`: untrusted bytes read as a snapshot file, an SQL
-//! API answer or a Snowflake anchors file. Must never panic, and assert the invariants that hold
-//! whenever the input is accepted. Not a stable API.
+//! Entry points for the fuzz targets in `fuzz/`: untrusted bytes read as a snapshot file, a
+//! connection string, an SQL API answer, a Snowflake anchors file or a Delta commit file. Must
+//! never panic, and assert the invariants that hold whenever the input is accepted. Not a stable
+//! API.
 
 use crate::diff::diff;
 use crate::snapshot::Snapshot;
@@ -83,4 +84,54 @@ pub fn snowflake(data: &[u8]) {
         panic!("an accepted anchors file does not read back the same: {again:?}");
     }
     let _ = set.def_anchors();
+}
+
+/// Delta commit files: never panic; when accepted, every metric name lands in its slot or in
+/// `other`, and the normalized metrics read back the same from their canonical JSON.
+pub fn delta_commit(data: &[u8]) {
+    use crate::delta::{parse_commit, OperationMetrics};
+    let Ok(commit) = parse_commit(data) else {
+        return;
+    };
+    let Some(ci) = commit.commit_info else {
+        return;
+    };
+    let Some(raw) = ci.operation_metrics else {
+        return;
+    };
+    let m = OperationMetrics::normalize(ci.operation.as_deref(), &raw);
+    let again = OperationMetrics::normalize(ci.operation.as_deref(), &raw);
+    #[allow(clippy::panic)]
+    if m != again {
+        panic!("normalization is not deterministic");
+    }
+    let mapped = serde_json::to_value(&m)
+        .ok()
+        .and_then(|v| v.as_object().map(|o| o.len()))
+        .unwrap_or(0);
+    let slots = mapped - usize::from(!m.other.is_empty());
+    #[allow(clippy::panic)]
+    if slots + m.other.len() > raw.len() || (!raw.is_empty() && slots + m.other.len() == 0) {
+        panic!("metrics were invented or lost: {raw:?} -> {m:?}");
+    }
+    for k in raw.keys() {
+        #[allow(clippy::panic)]
+        if crate::delta::METRIC_NAMES.iter().all(|(n, _)| n != k) && !m.other.contains_key(k) {
+            panic!("unmapped metric `{k}` was dropped");
+        }
+    }
+    let Ok(bytes) = clyra_evidence::jcs::to_canonical_vec(&m) else {
+        #[allow(clippy::panic)]
+        {
+            panic!("normalized metrics do not serialize");
+        }
+    };
+    // Canonical JSON normalizes numbers (4.0 reads back as 4): compare canonical bytes.
+    let back = serde_json::from_slice::<OperationMetrics>(&bytes)
+        .ok()
+        .and_then(|b| clyra_evidence::jcs::to_canonical_vec(&b).ok());
+    #[allow(clippy::panic)]
+    if back.as_deref() != Some(bytes.as_slice()) {
+        panic!("normalized metrics do not read back");
+    }
 }

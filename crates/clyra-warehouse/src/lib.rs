@@ -11,6 +11,10 @@
 //! - [`snowflake`]: Snowflake query-id anchors taken through the SQL API v2, reconciled later with
 //!   `ACCOUNT_USAGE.QUERY_HISTORY` (tested against a local stand-in and fakesnow, never a live
 //!   account).
+//! - [`delta`]: Delta Lake anchors read from a table's `_delta_log` by Clyra's own parser
+//!   (version, commit SHA-256, operation, normalized metrics, row count from the log's stats).
+//! - [`databricks`] and [`mlflow`]: the Databricks SQL Statement Execution API (`DESCRIBE
+//!   HISTORY` anchors of Unity Catalog tables) and MLflow model versions, metadata only.
 //!
 //! The snapshot format is `clyra.warehouse.snapshot/v1`, described in `docs/warehouses.md`.
 //! This crate talks to Postgres with the blocking `postgres` client; Snowflake and Databricks
@@ -35,6 +39,8 @@
 //! ```
 
 pub mod anchor;
+pub mod databricks;
+pub mod delta;
 pub mod diff;
 pub mod doctor;
 mod error;
@@ -43,10 +49,11 @@ pub mod fuzz_hooks;
 pub mod glob;
 pub mod guard;
 pub mod http;
+pub mod mlflow;
 pub mod pg;
 pub mod snapshot;
-pub mod suggest;
 pub mod snowflake;
+pub mod suggest;
 
 pub use anchor::PgAnchor;
 pub use diff::Diff;

@@ -149,6 +149,15 @@ clyra warehouse doctor --dsn 'host=db user=ci dbname=prod' --schemas analytics -
     /// Snowflake anchors: take one live, reconcile it with ACCOUNT_USAGE.QUERY_HISTORY later.
     #[command(subcommand)]
     Snowflake(Box<crate::command::warehouse_snowflake::SnowflakeCommand>),
+    /// Delta Lake tables: anchors read from the table's own _delta_log.
+    #[command(subcommand)]
+    Delta(super::warehouse_delta::DeltaCommand),
+    /// Databricks: Unity Catalog table anchors through the SQL Statement Execution API.
+    #[command(subcommand)]
+    Databricks(super::warehouse_delta::DatabricksCommand),
+    /// MLflow: model version records (metadata only) from the REST API.
+    #[command(subcommand)]
+    Mlflow(super::warehouse_delta::MlflowCommand),
 }
 
 pub(crate) fn connect(dsn: &str) -> anyhow::Result<pg::Client> {
@@ -288,6 +297,9 @@ pub fn run_warehouse(cmd: WarehouseCommand, out: &Output) -> anyhow::Result<Exit
         WarehouseCommand::Snowflake(cmd) => {
             return crate::command::warehouse_snowflake::run(*cmd, out)
         }
+        WarehouseCommand::Delta(c) => return super::warehouse_delta::run_delta(c, out),
+        WarehouseCommand::Databricks(c) => return super::warehouse_delta::run_databricks(c, out),
+        WarehouseCommand::Mlflow(c) => return super::warehouse_delta::run_mlflow(c, out),
     };
     let mut client = connect(&dsn)?;
     let a = anchor::take(&mut client)?;
