@@ -10,6 +10,7 @@ mod merkle;
 pub mod policy;
 pub mod policy_eval;
 pub mod recorder;
+pub mod replay;
 pub mod sign;
 pub mod verify_envelope;
 pub mod warehouse;
@@ -37,6 +38,7 @@ pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
         Command::Snapshot(cmd) => warehouse::run_snapshot(cmd, out),
         Command::Diff(args) => warehouse::run_diff(args, out),
         Command::Warehouse(cmd) => warehouse::run_warehouse(cmd, out),
+        Command::Replay(args) => replay::run(args, out),
     }
 }
 

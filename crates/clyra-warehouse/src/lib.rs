@@ -8,6 +8,8 @@
 //!   RFC 8785 canonical JSON so the same state gives the same bytes. No row values are read.
 //! - [`diff`]: deterministic diffs of two snapshots keyed by qualified name, separating changes
 //!   (catalog facts, exact measurements) from observations (estimates, counters).
+//! - [`replay`]: replay certificates: recorded compiled SQL re-run in a scratch schema, compared
+//!   with the recorded snapshot, signed.
 //!
 //! The snapshot format is `clyra.warehouse.snapshot/v1`, described in `docs/warehouses.md`.
 //! This crate talks to Postgres with the blocking `postgres` client; Snowflake and Databricks
@@ -39,6 +41,7 @@ pub mod fuzz_hooks;
 pub mod glob;
 pub mod http;
 pub mod pg;
+pub mod replay;
 pub mod snapshot;
 
 pub use anchor::PgAnchor;

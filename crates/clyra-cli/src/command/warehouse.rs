@@ -114,7 +114,7 @@ Example:\n  clyra warehouse anchor --dsn postgres://postgres@127.0.0.1:5432/test
     },
 }
 
-fn connect(dsn: &str) -> anyhow::Result<pg::Client> {
+pub(crate) fn connect(dsn: &str) -> anyhow::Result<pg::Client> {
     let mut config = pg::config(dsn)?;
     if config.get_password().is_none() {
         if let Ok(pw) = std::env::var("PGPASSWORD") {
