@@ -141,7 +141,8 @@ pub fn load(
     bundle_name: &str,
     options: &VerifyOptions<'_>,
 ) -> Result<ReplayInput, InputError> {
-    let report = bundle::verify_zip_bytes(zip, options);
+    let mut report = bundle::verify_zip_bytes(zip, options);
+    report.bundle = Some(bundle_name.to_string());
     if !report.is_valid() {
         let findings = report
             .findings

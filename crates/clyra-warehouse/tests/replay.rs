@@ -733,39 +733,66 @@ fn failing_sql_partial_selection_and_skips() {
 
 #[test]
 fn cleanup_drops_leftover_scratch_schemas_and_roles() {
-    let name = format!("clyra_replay_{:016x}", {
+    // In a database of its own: `clyra replay --cleanup` tests elsewhere must not see it.
+    let hex = format!("{:016x}", {
         let n = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
         (n as u64) ^ u64::from(std::process::id()).rotate_left(32)
     });
-    let keep = Schemas::one("rp_keep");
-    let mut c = client();
+    let name = format!("clyra_replay_{hex}");
+    let db = format!("rp_cleanup_{hex}");
+    client()
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .unwrap();
+    struct DropDb(String, String);
+    impl Drop for DropDb {
+        fn drop(&mut self) {
+            if let Ok(mut c) = postgres::Client::connect(&pg_url(), postgres::NoTls) {
+                let _ = c.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE); DROP ROLE IF EXISTS {}",
+                    self.0, self.1
+                ));
+            }
+        }
+    }
+    let _guard = DropDb(db.clone(), name.clone());
+    let mut config: postgres::Config = pg_url().parse().unwrap();
+    config.dbname(&db);
+    let mut c = config.connect(postgres::NoTls).unwrap();
     c.batch_execute(&format!(
-        "CREATE SCHEMA {name}; CREATE TABLE {name}.t AS SELECT 1 AS x;
-         CREATE ROLE {name} NOLOGIN; GRANT USAGE ON SCHEMA {k} TO {name};
-         CREATE TABLE {k}.clyra_replay_not_scratch (x int);",
-        k = keep.name()
+        "CREATE SCHEMA keep; CREATE TABLE keep.clyra_replay_not_scratch (x int);
+         CREATE SCHEMA {name}; CREATE TABLE {name}.t AS SELECT 1 AS x;
+         CREATE ROLE {name} NOLOGIN; GRANT USAGE ON SCHEMA keep TO {name};"
     ))
     .unwrap();
-    assert!(scratch_exists(&name));
+    let exists = |c: &mut postgres::Client| -> (bool, bool) {
+        let row = c
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
+                        EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)",
+                &[&name],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(exists(&mut c), (true, true));
     let done = replay::cleanup(&mut c).unwrap();
-    assert!(done.schemas.contains(&name), "{done:?}");
+    assert_eq!(done.schemas, [name.clone()], "{done:?}");
     assert!(done.roles.contains(&name), "{done:?}");
-    assert!(!scratch_exists(&name));
+    assert_eq!(exists(&mut c), (false, false));
     // Only names of the scratch pattern are touched.
     let n: i64 = c
         .query_one(
-            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE n.nspname = $1 AND c.relname = 'clyra_replay_not_scratch'",
-            &[&keep.name()],
+            "SELECT count(*) FROM pg_class WHERE relname = 'clyra_replay_not_scratch'",
+            &[],
         )
         .unwrap()
         .get(0);
     assert_eq!(n, 1);
     let again = replay::cleanup(&mut c).unwrap();
-    assert!(!again.schemas.contains(&name) && !again.roles.contains(&name));
+    assert!(again.schemas.is_empty() && !again.roles.contains(&name));
 }
 
 #[test]

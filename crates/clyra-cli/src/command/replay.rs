@@ -100,7 +100,7 @@ pub fn run(args: ReplayArgs, out: &Output) -> anyhow::Result<Exit> {
         let mut client = connect(&args.dsn)?;
         let done = replay::cleanup(&mut client)?;
         out.emit(&serde_json::json!({"ok": true, "dropped": &done}), || {
-            if done.schemas.is_empty() && done.roles.is_empty() {
+            if done.schemas.is_empty() && done.roles.is_empty() && done.kept_roles.is_empty() {
                 "cleanup: no leftover clyra_replay_* schema or role".to_string()
             } else {
                 let mut s = String::from("cleanup:\n");
@@ -109,6 +109,9 @@ pub fn run(args: ReplayArgs, out: &Output) -> anyhow::Result<Exit> {
                 }
                 for x in &done.roles {
                     let _ = writeln!(s, "  dropped role    {x}");
+                }
+                for (x, why) in &done.kept_roles {
+                    let _ = writeln!(s, "  kept role       {x}: {why}");
                 }
                 s
             }

@@ -915,6 +915,9 @@ pub struct Cleanup {
     pub schemas: Vec<String>,
     /// Throwaway roles dropped (with their privileges in this database).
     pub roles: Vec<String>,
+    /// Roles kept, with why: they still have objects or privileges in other databases (run the
+    /// cleanup there too).
+    pub kept_roles: Vec<(String, String)>,
 }
 
 /// Drops every scratch schema and throwaway role (`clyra_replay_` and 16 hex digits) that exists
@@ -951,11 +954,31 @@ pub fn cleanup(client: &mut postgres::Client) -> Result<Cleanup, Error> {
             .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(s)))
             .map_err(|e| Error::query("dropping a scratch schema", &e))?;
     }
-    for r in &roles {
-        let q = quote_ident(r);
-        client
-            .batch_execute(&format!("DROP OWNED BY {q}; DROP ROLE IF EXISTS {q}"))
-            .map_err(|e| Error::query("dropping a throwaway role", &e))?;
+    let mut dropped = Vec::new();
+    let mut kept_roles = Vec::new();
+    for r in roles {
+        let q = quote_ident(&r);
+        // One transaction per role: a role with privileges in another database cannot be
+        // dropped from here, and must not stop the others.
+        match client.batch_execute(&format!(
+            "BEGIN; DROP OWNED BY {q}; DROP ROLE IF EXISTS {q}; COMMIT"
+        )) {
+            Ok(()) => dropped.push(r),
+            Err(e)
+                if e.code() == Some(&postgres::error::SqlState::DEPENDENT_OBJECTS_STILL_EXIST) =>
+            {
+                let _ = client.batch_execute("ROLLBACK");
+                kept_roles.push((r, pg_message(&e).0));
+            }
+            Err(e) => {
+                let _ = client.batch_execute("ROLLBACK");
+                return Err(Error::query("dropping a throwaway role", &e));
+            }
+        }
     }
-    Ok(Cleanup { schemas, roles })
+    Ok(Cleanup {
+        schemas,
+        roles: dropped,
+        kept_roles,
+    })
 }
