@@ -113,20 +113,20 @@ pub enum InputError {
         max: u64,
     },
     /// The replay set is invalid.
-    #[error("`{path}`: {source}")]
+    #[error("`{path}`: {reason}")]
     Set {
         /// The bundle path.
         path: String,
         /// Why.
-        source: SetError,
+        reason: SetError,
     },
     /// The recorded snapshot is invalid.
-    #[error("`{path}`: {source}")]
+    #[error("`{path}`: {reason}")]
     Snapshot {
         /// The bundle path.
         path: String,
         /// Why.
-        source: LoadError,
+        reason: LoadError,
     },
     /// The container could not be read after it verified (it cannot happen with the same bytes,
     /// but is reported rather than assumed).
@@ -174,18 +174,18 @@ pub fn load(
         path: set_path.clone(),
         hint: ": it holds no replay input (docs/warehouses/replay.md describes it)",
     })?;
-    let set = ReplaySet::from_json(&set_bytes).map_err(|source| InputError::Set {
+    let set = ReplaySet::from_json(&set_bytes).map_err(|reason| InputError::Set {
         path: set_path.clone(),
-        source,
+        reason,
     })?;
     let snap_path = format!("{ARTIFACTS}{}", set.snapshot_after);
     let snap_bytes = read(&mut zr, &snap_path, MAX_DOCUMENT_BYTES)?.ok_or(InputError::Missing {
         path: snap_path.clone(),
         hint: " (the replay set's `snapshot_after`)",
     })?;
-    let recorded = Snapshot::from_json(&snap_bytes).map_err(|source| InputError::Snapshot {
+    let recorded = Snapshot::from_json(&snap_bytes).map_err(|reason| InputError::Snapshot {
         path: snap_path.clone(),
-        source,
+        reason,
     })?;
     let mut sql = BTreeMap::new();
     for m in &set.models {

@@ -29,7 +29,8 @@ struct Spec {
 }
 
 struct Fixture {
-    schemas: Schemas,
+    /// Dropped with the fixture.
+    _schemas: Schemas,
     raw: String,
     an: String,
     db: String,
@@ -70,7 +71,7 @@ impl Fixture {
             )
             .unwrap();
         let f = Fixture {
-            schemas,
+            _schemas: schemas,
             raw,
             an,
             db,
@@ -779,7 +780,7 @@ fn cleanup_drops_leftover_scratch_schemas_and_roles() {
     };
     assert_eq!(exists(&mut c), (true, true));
     let done = replay::cleanup(&mut c).unwrap();
-    assert_eq!(done.schemas, [name.clone()], "{done:?}");
+    assert_eq!(done.schemas, std::slice::from_ref(&name), "{done:?}");
     assert!(done.roles.contains(&name), "{done:?}");
     assert_eq!(exists(&mut c), (false, false));
     // Only names of the scratch pattern are touched.

@@ -199,7 +199,7 @@ fn human(d: &Done<'_>) -> String {
                 " (STILL PRESENT: run --cleanup)"
             }
         ),
-        None => "no scratch schema created".to_string(),
+        None => format!("no scratch schema created ({})", c.isolation_note),
     };
     let _ = writeln!(s, "  isolation    {}: {scratch}", c.isolation.as_str());
     for (label, a) in [
