@@ -100,6 +100,10 @@ Example:\n  clyra verify-envelope run.dsse.json --trust trust.json --subject mod
     #[command(subcommand)]
     Warehouse(crate::command::warehouse::WarehouseCommand),
 
+    /// Re-run a DEF bundle's recorded SQL in a scratch schema and sign a replay certificate
+    /// (exit 2 unless every selected model matches).
+    Replay(crate::command::replay::ReplayArgs),
+
     /// Verify an evidence bundle offline (exit 2 if it does not verify).
     #[command(
         after_help = "Recomputes every digest, the Merkle roots, every chain link, the signed \

@@ -11,6 +11,7 @@ mod merkle;
 pub mod policy;
 pub mod policy_eval;
 pub mod recorder;
+pub mod replay;
 pub mod sign;
 pub mod verify_envelope;
 pub mod warehouse;
@@ -42,6 +43,7 @@ pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
         Command::Diff(args) => warehouse::run_diff(args, out),
         Command::Warehouse(cmd) => warehouse::run_warehouse(cmd, out),
         Command::Doctor(args) => doctor::installation(args, out),
+        Command::Replay(args) => replay::run(args, out),
     }
 }
 

@@ -15,6 +15,8 @@
 //!   (version, commit SHA-256, operation, normalized metrics, row count from the log's stats).
 //! - [`databricks`] and [`mlflow`]: the Databricks SQL Statement Execution API (`DESCRIBE
 //!   HISTORY` anchors of Unity Catalog tables) and MLflow model versions, metadata only.
+//! - [`replay`]: replay certificates: recorded compiled SQL re-run in a scratch schema, compared
+//!   with the recorded snapshot, signed.
 //!
 //! The snapshot format is `clyra.warehouse.snapshot/v1`, described in `docs/warehouses.md`.
 //! This crate talks to Postgres with the blocking `postgres` client; Snowflake and Databricks
@@ -51,6 +53,7 @@ pub mod guard;
 pub mod http;
 pub mod mlflow;
 pub mod pg;
+pub mod replay;
 pub mod snapshot;
 pub mod snowflake;
 pub mod suggest;

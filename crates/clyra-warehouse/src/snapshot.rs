@@ -335,7 +335,7 @@ fn take_tx(
         .read_only(true)
         .start()
         .map_err(|e| Error::query("begin", &e))?;
-    let snapshot = take_inner(&mut tx, options, prepared)?;
+    let snapshot = take_inner(&mut tx, options, prepared, true)?;
     tx.commit().map_err(|e| Error::query("commit", &e))?;
     Ok(snapshot)
 }
@@ -343,7 +343,18 @@ fn take_tx(
 /// Takes a snapshot inside the caller's transaction, which must be `REPEATABLE READ` (or
 /// `SERIALIZABLE`) and have run no query yet, so that every query sees the anchor's snapshot.
 pub fn take_in<C: GenericClient>(client: &mut C, options: &Options) -> Result<Snapshot, Error> {
-    take_inner(client, options, None)
+    take_inner(client, options, None, true)
+}
+
+/// Takes a snapshot inside the caller's transaction after that transaction has written (a
+/// replay's scratch schema, which it rolls back): as [`take_in`], without the closing check that
+/// no transaction id was assigned. Its `notes` still describe an ordinary snapshot; such a
+/// snapshot is for comparison in memory, not a file.
+pub fn take_in_written<C: GenericClient>(
+    client: &mut C,
+    options: &Options,
+) -> Result<Snapshot, Error> {
+    take_inner(client, options, None, false)
 }
 
 /// A connection that takes snapshots with its catalog and statistics queries prepared once, so
@@ -410,6 +421,7 @@ fn take_inner<C: GenericClient>(
     client: &mut C,
     options: &Options,
     prepared: Option<&Prepared>,
+    check_xid: bool,
 ) -> Result<Snapshot, Error> {
     let scope = normalized_scope(options)?;
     let mut set = String::new();
@@ -430,7 +442,7 @@ fn take_inner<C: GenericClient>(
         column_stats(client, &scope, &mut tables, prepared.map(|p| &p.stats))?;
     }
     counts(client, &scope, &mut tables)?;
-    let settings = closing_check(client)?;
+    let settings = closing_check(client, check_xid)?;
 
     let mut snapshot = Snapshot {
         format: FORMAT.to_string(),
@@ -802,7 +814,10 @@ fn counts<C: GenericClient>(
 }
 
 /// Reads the pinned settings back and checks that no transaction id was assigned.
-fn closing_check<C: GenericClient>(client: &mut C) -> Result<BTreeMap<String, String>, Error> {
+fn closing_check<C: GenericClient>(
+    client: &mut C,
+    check_xid: bool,
+) -> Result<BTreeMap<String, String>, Error> {
     let mut sql = String::from("SELECT pg_current_xact_id_if_assigned()::text");
     let names: Vec<&str> = PINNED_SETTINGS
         .iter()
@@ -820,7 +835,7 @@ fn closing_check<C: GenericClient>(client: &mut C) -> Result<BTreeMap<String, St
         message: e.to_string(),
     };
     let xid: Option<String> = row.try_get(0).map_err(bad)?;
-    if let Some(xid) = xid {
+    if let (Some(xid), true) = (xid, check_xid) {
         return Err(Error::XidAssigned { xid });
     }
     let mut settings = BTreeMap::new();

@@ -1,0 +1,1 @@
+with d as (delete from raw.orders returning *) select * from d

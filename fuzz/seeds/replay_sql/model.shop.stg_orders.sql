@@ -1,0 +1,3 @@
+select id as order_id, customer_id, amount, status, ordered_at
+from "test"."raw_raw"."orders"
+where status <> 'returned'

@@ -1,0 +1,1 @@
+select pg_read_file('/etc/passwd')
