@@ -42,7 +42,9 @@ pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
     ))?))
 }
 
-fn split_schema(url: &str) -> (String, String) {
+/// Splits a Postgres store URL into the connection string Postgres sees and Clyra's `schema`
+/// parameter (default [`postgres::DEFAULT_SCHEMA`]), as [`open`] does.
+pub fn split_schema(url: &str) -> (String, String) {
     let Some((base, query)) = url.split_once('?') else {
         return (url.to_string(), postgres::DEFAULT_SCHEMA.to_string());
     };

@@ -182,11 +182,9 @@ pub struct RejectArgs {
     pub reason: String,
 }
 
-/// `clyra approvals redeem`.
+/// Where a resume token comes from: `--token` or `--token-file` (one of them).
 #[derive(Debug, clap::Args)]
-pub struct RedeemArgs {
-    #[command(flatten)]
-    pub common: Common,
+pub struct TokenArgs {
     /// The resume token.
     #[arg(
         long,
@@ -197,6 +195,29 @@ pub struct RedeemArgs {
     /// A file holding the resume token (`-` for stdin); keeps it out of the process list.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+}
+
+impl TokenArgs {
+    /// The token text, trimmed.
+    pub fn read(&self) -> anyhow::Result<String> {
+        match (&self.token, &self.token_file) {
+            (Some(t), _) => Ok(t.trim().to_string()),
+            (None, Some(path)) => Ok(String::from_utf8(read_input(path)?)
+                .map_err(|_| anyhow::anyhow!("{}: not text", display_name(path)))?
+                .trim()
+                .to_string()),
+            (None, None) => anyhow::bail!("pass --token or --token-file"),
+        }
+    }
+}
+
+/// `clyra approvals redeem`.
+#[derive(Debug, clap::Args)]
+pub struct RedeemArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub token: TokenArgs,
     /// The payload about to be executed (JSON file, `-` for stdin).
     #[arg(long)]
     pub payload: PathBuf,
@@ -511,17 +532,7 @@ fn token(a: ShowArgs, out: &Output) -> anyhow::Result<Exit> {
 }
 
 fn redeem(a: RedeemArgs, out: &Output) -> anyhow::Result<Exit> {
-    let token = match (&a.token, &a.token_file) {
-        (Some(t), _) => t.trim().to_string(),
-        (None, Some(path)) => {
-            let bytes = read_input(path)?;
-            String::from_utf8(bytes)
-                .map_err(|_| anyhow::anyhow!("{}: not text", display_name(path)))?
-                .trim()
-                .to_string()
-        }
-        (None, None) => anyhow::bail!("pass --token or --token-file"),
-    };
+    let token = a.token.read()?;
     let payload = read_json(&a.payload)?;
     let mut svc = service(&a.common)?;
     let r = svc.redeem(

@@ -431,7 +431,7 @@ fn sqlite_store_exists(url: &str) -> Result<Option<Finding>, Finding> {
 /// `Err` when the Postgres store's tables are missing or the server is unreachable.
 fn postgres_store_exists(url: &str) -> Result<Option<Finding>, Finding> {
     let shown = clyra_journal::postgres::redact_url(url);
-    let (conn, schema) = split_schema(url);
+    let (conn, schema) = clyra_journal::split_schema(url);
     let mut client = clyra_warehouse::pg::connect(&conn).map_err(|e| {
         Finding::new("journal.store", Status::Fail, e.to_string()).fix(format!(
             "clyra warehouse doctor --dsn {}   # explains connection problems",
@@ -463,32 +463,6 @@ fn postgres_store_exists(url: &str) -> Result<Option<Finding>, Finding> {
             "# wrong schema? add ?schema=NAME; a store is created by its first write: clyra journal append --store {} --tenant TENANT EVENTS.json",
             shell_quote(&shown)
         ))),
-    }
-}
-
-/// The journal's `?schema=` parameter split off a Postgres store URL (default `clyra`).
-fn split_schema(url: &str) -> (String, String) {
-    let Some((base, query)) = url.split_once('?') else {
-        return (
-            url.to_string(),
-            clyra_journal::postgres::DEFAULT_SCHEMA.to_string(),
-        );
-    };
-    let mut schema = clyra_journal::postgres::DEFAULT_SCHEMA.to_string();
-    let rest: Vec<&str> = query
-        .split('&')
-        .filter(|kv| match kv.strip_prefix("schema=") {
-            Some(s) => {
-                schema = s.to_string();
-                false
-            }
-            None => true,
-        })
-        .collect();
-    if rest.is_empty() {
-        (base.to_string(), schema)
-    } else {
-        (format!("{base}?{}", rest.join("&")), schema)
     }
 }
 
@@ -877,17 +851,5 @@ mod tests {
         assert!(parse_redis("rediss://h").is_err());
         assert!(parse_redis("redis://h:99999").is_err());
         assert_eq!(resp(&["PING"]), b"*1\r\n$4\r\nPING\r\n");
-    }
-
-    #[test]
-    fn schema_parameter() {
-        assert_eq!(
-            split_schema("postgres://u@h/db?schema=j&sslmode=disable"),
-            ("postgres://u@h/db?sslmode=disable".into(), "j".into())
-        );
-        assert_eq!(
-            split_schema("postgres://u@h/db"),
-            ("postgres://u@h/db".into(), "clyra".into())
-        );
     }
 }

@@ -19,9 +19,9 @@ use clyra_warehouse::pg;
 use serde_json::json;
 
 use crate::command::approvals::{read_json, refused};
+use crate::command::display_name;
 use crate::command::policy::load_policy;
 use crate::command::warehouse::connect;
-use crate::command::{display_name, read_input};
 use crate::output::{Exit, Output};
 
 /// `clyra warehouse install-guards`.
@@ -79,16 +79,8 @@ pub struct GrantArgs {
     /// Connection string (a role given to install-guards as --granter, or the guard's owner).
     #[arg(long)]
     pub dsn: String,
-    /// The resume token.
-    #[arg(
-        long,
-        conflicts_with = "token_file",
-        required_unless_present = "token_file"
-    )]
-    pub token: Option<String>,
-    /// A file holding the resume token (`-` for stdin); keeps it out of the process list.
-    #[arg(long)]
-    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub token: crate::command::approvals::TokenArgs,
     /// The approved payload (JSON file); its `warehouse_guard` member says which tables,
     /// operations and how many rows.
     #[arg(long)]
@@ -415,14 +407,7 @@ pub fn grant(a: GrantArgs, out: &Output) -> anyhow::Result<Exit> {
 }
 
 fn grant_inner(a: &GrantArgs, out: &Output) -> anyhow::Result<Exit> {
-    let token_text = match (&a.token, &a.token_file) {
-        (Some(t), _) => t.trim().to_string(),
-        (None, Some(path)) => String::from_utf8(read_input(path)?)
-            .map_err(|_| anyhow::anyhow!("{}: not text", display_name(path)))?
-            .trim()
-            .to_string(),
-        (None, None) => anyhow::bail!("pass --token or --token-file"),
-    };
+    let token_text = a.token.read()?;
     // Cheap checks first: a bad payload or table must not use the token up.
     let payload = read_json(&a.payload)?;
     let approved =
