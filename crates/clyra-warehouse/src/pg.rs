@@ -56,10 +56,81 @@ pub fn connect(dsn: &str) -> Result<Client, Error> {
     connect_with(&config(dsn)?, dsn)
 }
 
-/// Removes the password from a connection string (URL userinfo or a `password=` pair) for
-/// messages.
+/// Removes passwords from a connection string for messages: the URL userinfo password,
+/// `password=` pairs, and secret-looking keys, misspelled ones included ([`crate::suggest::redact`]).
 pub fn redact(dsn: &str) -> String {
     crate::suggest::redact(dsn)
+}
+
+/// The structural part of [`redact`]: the URL userinfo password and `password=` pairs (quoted
+/// values included). [`crate::suggest::redact`] builds on it.
+pub(crate) fn redact_libpq(dsn: &str) -> String {
+    if let Some((scheme, rest)) = dsn.split_once("://") {
+        // The authority ends at the first '/', '?' or '#'; userinfo is before its last '@'.
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let authority = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***@{host}"),
+                None => format!("{userinfo}@{host}"),
+            },
+            None => authority.to_string(),
+        };
+        let tail = redact_query(tail);
+        return format!("{scheme}://{authority}{tail}");
+    }
+    // key=value form: values may be quoted with single quotes.
+    let mut out = String::with_capacity(dsn.len());
+    let mut rest = dsn;
+    while let Some(pos) = rest.find("password") {
+        let (before, after) = rest.split_at(pos);
+        out.push_str(before);
+        let after_key = &after["password".len()..];
+        let trimmed = after_key.trim_start();
+        let at_word_start = before.is_empty() || before.ends_with(char::is_whitespace);
+        if at_word_start && trimmed.starts_with('=') {
+            let value = trimmed[1..].trim_start();
+            let consumed = if let Some(q) = value.strip_prefix('\'') {
+                // Up to the closing quote that is not escaped.
+                let mut end = q.len();
+                let mut escaped = false;
+                for (i, c) in q.char_indices() {
+                    match c {
+                        '\\' if !escaped => escaped = true,
+                        '\'' if !escaped => {
+                            end = i + 1;
+                            break;
+                        }
+                        _ => escaped = false,
+                    }
+                }
+                1 + end.min(q.len())
+            } else {
+                value.find(char::is_whitespace).unwrap_or(value.len())
+            };
+            out.push_str("password=***");
+            rest = &value[consumed.min(value.len())..];
+        } else {
+            out.push_str("password");
+            rest = after_key;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn redact_query(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_string();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => p.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", pairs.join("&"))
 }
 
 /// Quotes an identifier for SQL: always double-quoted, embedded `"` doubled. The result names

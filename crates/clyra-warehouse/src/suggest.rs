@@ -756,7 +756,7 @@ fn pairs(dsn: &str, problems: &mut Vec<String>) -> Option<String> {
                 let mut inner = Vec::new();
                 let corrected = split_url(&fixed).and_then(|(s, r)| url(s, r, &mut inner));
                 problems.extend(inner);
-                return Some(corrected.unwrap_or_else(|| crate::pg::redact(&fixed)));
+                return Some(corrected.unwrap_or_else(|| crate::pg::redact_libpq(&fixed)));
             }
             if word.ends_with("='") {
                 problems.push(format!(
@@ -818,14 +818,14 @@ fn broken_scheme(dsn: &str) -> Option<&str> {
     looks_like_authority.then_some(dsn)
 }
 
-/// The redacted form of `dsn` for messages: [`crate::pg::redact`], plus the values of
+/// The redacted form of `dsn` for messages: the URL and `password=` redaction, plus the values of
 /// misspelled password keys (`pasword=`, `passwd=`) masked too.
 pub fn redact(dsn: &str) -> String {
     mask_secret_pairs(&redact_structured(dsn))
 }
 
 fn redact_structured(dsn: &str) -> String {
-    let redacted = crate::pg::redact(dsn);
+    let redacted = crate::pg::redact_libpq(dsn);
     if split_url(dsn.trim()).is_some() {
         // Query parameters: mask secret-looking keys.
         let Some((base, query)) = redacted.split_once('?') else {
