@@ -96,7 +96,7 @@ Example:\n  clyra verify-envelope run.dsse.json --trust trust.json --subject mod
     /// Compare two warehouse snapshots (exit 2 with --fail-on-change if anything changed).
     Diff(crate::command::warehouse::DiffArgs),
 
-    /// Warehouse anchors.
+    /// Warehouses: anchors (Postgres, Snowflake, Delta, Databricks, MLflow), guards, doctor.
     #[command(subcommand)]
     Warehouse(crate::command::warehouse::WarehouseCommand),
 

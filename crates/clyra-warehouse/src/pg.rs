@@ -23,7 +23,14 @@ pub const APPLICATION_NAME: &str = "clyra";
 pub fn config(dsn: &str) -> Result<Config, Error> {
     let mut config = Config::from_str(dsn).map_err(|e| Error::Dsn {
         dsn: crate::suggest::redact(dsn),
-        message: with_suggestion(pg_message(&e).0, dsn),
+        // The driver says "invalid connection string: ..."; the variant already says so.
+        message: with_suggestion(
+            pg_message(&e)
+                .0
+                .trim_start_matches("invalid connection string: ")
+                .to_string(),
+            dsn,
+        ),
     })?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
@@ -207,6 +214,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("invalid connection string"), "{e}");
+        assert_eq!(e.matches("invalid connection string").count(), 1, "{e}");
         assert!(!e.contains("pw@"), "{e}");
     }
 
