@@ -24,7 +24,7 @@ pub const APPLICATION_NAME: &str = "clyra";
 pub fn config(dsn: &str) -> Result<Config, Error> {
     let (_, driver_dsn) = crate::tls::split(dsn).map_err(|message| Error::Dsn {
         dsn: crate::suggest::redact(dsn),
-        message,
+        message: with_suggestion(message, dsn),
     })?;
     let mut config = Config::from_str(&driver_dsn).map_err(|e| Error::Dsn {
         dsn: crate::suggest::redact(dsn),
@@ -267,6 +267,14 @@ mod tests {
             .to_string();
         assert!(
             e.contains("did you mean `postgres://ann:***@db/prod`?"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = config("postgres://ann:hunter2@db/prod?sslmode=requre")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("did you mean `postgres://ann:***@db/prod?sslmode=require`?"),
             "{e}"
         );
         assert!(!e.contains("hunter2"), "{e}");
