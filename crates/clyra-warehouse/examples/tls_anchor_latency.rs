@@ -24,7 +24,10 @@ fn summary(name: &str, mut d: Vec<Duration>) {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let median = ms(d[d.len() / 2]);
     let max = ms(d[d.len() - 1]);
-    println!("{name:>16}: median {median:.2} ms, max {max:.2} ms over {} runs", d.len());
+    println!(
+        "{name:>16}: median {median:.2} ms, max {max:.2} ms over {} runs",
+        d.len()
+    );
 }
 
 fn main() -> Result<()> {
@@ -32,7 +35,12 @@ fn main() -> Result<()> {
     let url = args
         .next()
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into());
-    let runs: usize = args.next().map(|r| r.parse()).transpose()?.unwrap_or(20).max(1);
+    let runs: usize = args
+        .next()
+        .map(|r| r.parse())
+        .transpose()?
+        .unwrap_or(20)
+        .max(1);
     let sep = if url.contains('?') { '&' } else { '?' };
     let plain = format!("{url}{sep}sslmode=disable");
     let tls = format!("{url}{sep}sslmode=prefer");

@@ -722,7 +722,7 @@ fn connect_failure(
         ),
         ConnectClass::Tls => (
             format!("the TLS connection to {} failed: {message}{hint}", t.host),
-            tls_fix(&message, &t),
+            tls_fix(&message, t),
         ),
         ConnectClass::Other => (
             format!("cannot connect to {}: {message}{hint}", t.host),
