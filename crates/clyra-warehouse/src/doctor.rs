@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use postgres::config::Host;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config};
 use serde::Serialize;
 
 use crate::pg::{self, quote_ident};
@@ -494,9 +494,19 @@ fn postgres_checks(dsn: &str, target: &str, options: &Options, findings: &mut Ve
         .copied()
         .unwrap_or(pg::DEFAULT_CONNECT_TIMEOUT);
     let t0 = Instant::now();
-    let mut client = match config.connect(NoTls) {
+    let mut client = match pg::try_connect(&config, dsn) {
         Ok(c) => c,
-        Err(e) => {
+        Err(pg::ConnectFailure::Setup(m)) => {
+            let connect_ms = ms(t0.elapsed());
+            findings.push(
+                Finding::new("connect", Status::Fail, format!("TLS settings: {m}"))
+                    .fix(tls_fix(&m, &t))
+                    .measure("connect_ms", connect_ms),
+            );
+            skip_rest(findings, "not checked: no connection");
+            return;
+        }
+        Err(pg::ConnectFailure::Driver(e)) => {
             let connect_ms = ms(t0.elapsed());
             findings
                 .push(connect_failure(&e, &t, timeout, &hints).measure("connect_ms", connect_ms));
@@ -711,16 +721,8 @@ fn connect_failure(
             format!("{pg_isready} -t 60   # starting up, shutting down, or a standby with hot_standby = off"),
         ),
         ConnectClass::Tls => (
-            format!(
-                "the connection asks for TLS, which Clyra does not speak yet: {message}"
-            ),
-            format!(
-                "ssh -N -L 5433:localhost:5432 SERVER &   # then: {}",
-                doctor_command(&format!(
-                    "postgres://{}@127.0.0.1:5433/{}?sslmode=disable",
-                    t.user, t.dbname
-                ))
-            ),
+            format!("the TLS connection to {} failed: {message}{hint}", t.host),
+            tls_fix(&message, t),
         ),
         ConnectClass::Other => (
             format!("cannot connect to {}: {message}{hint}", t.host),
@@ -728,6 +730,51 @@ fn connect_failure(
         ),
     };
     Finding::new("connect", Status::Fail, text).fix(fix)
+}
+
+/// The fix for a TLS failure (see [`crate::tls`] for the `sslmode` semantics), by what the
+/// message says went wrong.
+fn tls_fix(message: &str, t: &Target) -> String {
+    let lower = message.to_ascii_lowercase();
+    let doctor = |query: &str| {
+        doctor_command(&format!(
+            "postgres://{}@{}/{}?{query}",
+            t.user, t.host, t.dbname
+        ))
+    };
+    if lower.contains("not valid for name") {
+        format!(
+            "# the certificate does not name `{}`: connect with the host name it names (key=value \
+             form: host=NAME hostaddr=IP), or use sslmode=verify-ca to check the chain only: {}",
+            t.host_name,
+            doctor("sslmode=verify-ca&sslrootcert=/path/to/ca.pem")
+        )
+    } else if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+        format!(
+            "# the server's certificate is not signed by a trusted root: give its CA with \
+             sslrootcert (e.g. the RDS global-bundle.pem): {}",
+            doctor("sslmode=verify-full&sslrootcert=/path/to/ca.pem")
+        )
+    } else if lower.contains("does not support tls") {
+        format!(
+            "# the server does not offer TLS: set ssl = on in postgresql.conf (with ssl_cert_file \
+             and ssl_key_file), or connect without it: {}",
+            doctor("sslmode=prefer")
+        )
+    } else if lower.contains("client certificates") {
+        format!(
+            "# remove sslcert/sslkey and authenticate with a password: {}",
+            doctor("sslmode=verify-full")
+        )
+    } else if lower.contains("sslrootcert") {
+        "# point sslrootcert at a readable PEM file holding the server's CA certificate(s)"
+            .to_string()
+    } else {
+        format!(
+            "openssl s_client -starttls postgres -connect {}   # shows the certificate the server presents",
+            t.host
+        )
+    }
 }
 
 /// Why a connection failed.
@@ -757,7 +804,7 @@ pub enum ConnectClass {
     TooManyConnections,
     /// Starting up, shutting down or not accepting connections (57P03).
     NotReady,
-    /// TLS was requested.
+    /// The TLS handshake or certificate check failed.
     Tls,
     /// Anything else.
     Other,

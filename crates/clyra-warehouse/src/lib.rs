@@ -57,6 +57,7 @@ pub mod replay;
 pub mod snapshot;
 pub mod snowflake;
 pub mod suggest;
+pub mod tls;
 
 pub use anchor::PgAnchor;
 pub use diff::Diff;

@@ -18,10 +18,15 @@ pub const APPLICATION_NAME: &str = "clyra";
 /// Parses a connection string: a `postgres://` URL or libpq `key=value` pairs.
 ///
 /// Adds a connect timeout ([`DEFAULT_CONNECT_TIMEOUT`]) and `application_name=clyra` unless the
-/// string sets them. Connections are plain TCP or Unix sockets: TLS is not built in yet, so
-/// `sslmode=require` fails to connect.
+/// string sets them. `sslmode` has libpq's meaning (default `prefer`; `verify-ca` and
+/// `verify-full` check the certificate against `sslrootcert` or the Mozilla roots), see
+/// [`crate::tls`]; the TLS itself is set up by [`connect_with`].
 pub fn config(dsn: &str) -> Result<Config, Error> {
-    let mut config = Config::from_str(dsn).map_err(|e| Error::Dsn {
+    let (_, driver_dsn) = crate::tls::split(dsn).map_err(|message| Error::Dsn {
+        dsn: crate::suggest::redact(dsn),
+        message: with_suggestion(message, dsn),
+    })?;
+    let mut config = Config::from_str(&driver_dsn).map_err(|e| Error::Dsn {
         dsn: crate::suggest::redact(dsn),
         // The driver says "invalid connection string: ..."; the variant already says so.
         message: with_suggestion(
@@ -41,12 +46,49 @@ pub fn config(dsn: &str) -> Result<Config, Error> {
     Ok(config)
 }
 
-/// Connects with a parsed [`config`]; `dsn` is only used (redacted) in the error message.
+/// Connects with a parsed [`config`]; `dsn` gives the TLS settings (`sslmode`, `sslrootcert`,
+/// see [`crate::tls`]) and is otherwise only used (redacted) in the error message. Unix-socket
+/// connections never use TLS, as with libpq.
 pub fn connect_with(config: &Config, dsn: &str) -> Result<Client, Error> {
-    config.connect(NoTls).map_err(|e| Error::Connect {
+    try_connect(config, dsn).map_err(|e| Error::Connect {
         dsn: crate::suggest::redact(dsn),
-        message: with_suggestion(pg_message(&e).0, dsn),
+        message: match e {
+            ConnectFailure::Setup(m) => m,
+            ConnectFailure::Driver(e) => with_suggestion(pg_message(&e).0, dsn),
+        },
     })
+}
+
+/// Why [`try_connect`] failed.
+#[derive(Debug)]
+pub(crate) enum ConnectFailure {
+    /// The TLS settings are unusable (unreadable `sslrootcert`, client certificates, ...).
+    Setup(String),
+    /// The driver's error, for callers that classify it (the doctor).
+    Driver(postgres::Error),
+}
+
+/// [`connect_with`] keeping the driver's error.
+pub(crate) fn try_connect(config: &Config, dsn: &str) -> Result<Client, ConnectFailure> {
+    let (options, _) = crate::tls::split(dsn).map_err(ConnectFailure::Setup)?;
+    let all_unix = config
+        .get_hosts()
+        .iter()
+        .all(|h| !matches!(h, postgres::config::Host::Tcp(_)));
+    let tls = if all_unix && config.get_hostaddrs().is_empty() {
+        None
+    } else {
+        crate::tls::client_config(&options).map_err(ConnectFailure::Setup)?
+    };
+    match tls {
+        Some(tls) => config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls)),
+        None => {
+            let mut plain = config.clone();
+            plain.ssl_mode(postgres::config::SslMode::Disable);
+            plain.connect(NoTls)
+        }
+    }
+    .map_err(ConnectFailure::Driver)
 }
 
 /// Appends what [`crate::suggest`] makes of `dsn` (a likely typo and its correction, passwords
@@ -225,6 +267,14 @@ mod tests {
             .to_string();
         assert!(
             e.contains("did you mean `postgres://ann:***@db/prod`?"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = config("postgres://ann:hunter2@db/prod?sslmode=requre")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("did you mean `postgres://ann:***@db/prod?sslmode=require`?"),
             "{e}"
         );
         assert!(!e.contains("hunter2"), "{e}");

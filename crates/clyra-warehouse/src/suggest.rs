@@ -111,6 +111,7 @@ pub const DRIVER_KEYWORDS: &[&str] = &[
     "options",
     "application_name",
     "sslmode",
+    "sslrootcert",
     "sslnegotiation",
     "connect_timeout",
     "tcp_user_timeout",
@@ -159,7 +160,15 @@ const VALUES: &[(&str, &[&str], &[&str])] = &[
             "verify-ca",
             "verify-full",
         ],
-        &["disable", "prefer", "require"],
+        // Clyra reads sslmode itself (crate::tls) and gives it libpq's meaning.
+        &[
+            "disable",
+            "allow",
+            "prefer",
+            "require",
+            "verify-ca",
+            "verify-full",
+        ],
     ),
     (
         "target_session_attrs",
@@ -554,7 +563,7 @@ fn check_key(key: &str, problems: &mut Vec<String>) -> Option<String> {
             "passfile" => "; set PGPASSWORD or put the password in the connection string",
             "service" => "; spell out host, port, dbname and user",
             k if k.starts_with("ssl") || k == "requiressl" => {
-                "; TLS is not built in: connect through a local socket, an SSH tunnel or a TLS-terminating proxy"
+                "; of the TLS settings Clyra supports sslmode and sslrootcert (client certificates are not supported)"
             }
             _ => "",
         };
@@ -672,14 +681,14 @@ fn truncate(s: &str) -> String {
 }
 
 /// One `key = value` pair of a libpq string.
-struct Pair {
-    key: String,
-    value: String,
+pub(crate) struct Pair {
+    pub(crate) key: String,
+    pub(crate) value: String,
 }
 
 /// Splits libpq `key=value` pairs (whitespace around `=` allowed, values optionally single-quoted
 /// with `\'` and `\\` escapes). A word without `=` is an error naming it.
-fn tokenize(s: &str) -> Result<Vec<Pair>, String> {
+pub(crate) fn tokenize(s: &str) -> Result<Vec<Pair>, String> {
     let mut pairs = Vec::new();
     let mut chars = s.chars().peekable();
     loop {
@@ -725,7 +734,7 @@ fn tokenize(s: &str) -> Result<Vec<Pair>, String> {
     }
 }
 
-fn quote_value(v: &str) -> String {
+pub(crate) fn quote_value(v: &str) -> String {
     if !v.is_empty()
         && !v
             .chars()
@@ -1005,12 +1014,15 @@ mod tests {
         let s = suggest("host=h passwrd=hunter2 dbnme=x");
         assert_eq!(s.corrected.as_deref(), Some("host=h password=*** dbname=x"));
         assert!(!s.message().unwrap().contains("hunter2"));
-        let s = suggest("host=h sslmode=verify-full");
+        let s = suggest("host=h sslmode=verify-full sslrootcert=/ca.pem");
+        assert!(s.is_empty(), "{s:?}");
+        let s = suggest("host=h sslcrl=/crl.pem");
         assert_eq!(s.corrected, None);
         assert!(
             s.problems[0].contains("not supported by Clyra's Postgres driver"),
             "{s:?}"
         );
+        assert!(s.problems[0].contains("sslmode and sslrootcert"), "{s:?}");
         let s = suggest("host=h service=prod");
         assert!(s.problems[0].contains("spell out host"), "{s:?}");
         let s = suggest("host=h frobnicate=1");
