@@ -104,6 +104,18 @@ Example:\n  clyra verify-envelope run.dsse.json --trust trust.json --subject mod
     /// (exit 2 unless every selected model matches).
     Replay(crate::command::replay::ReplayArgs),
 
+    /// Run a command (dbt) under Clyra: anchor first, capture its artifacts, seal a signed DEF
+    /// bundle on every exit path (success, failures, SIGINT, SIGTERM).
+    Run(crate::command::run::RunArgs),
+
+    /// dbt integration: record artifacts, set up a project, export OpenLineage.
+    #[command(subcommand)]
+    Dbt(crate::command::dbt::DbtCommand),
+
+    /// Lineage of a dbt run (sources, models, exposures) with trust hints.
+    #[command(subcommand)]
+    Lineage(crate::command::lineage::LineageCommand),
+
     /// Verify an evidence bundle offline (exit 2 if it does not verify).
     #[command(
         after_help = "Recomputes every digest, the Merkle roots, every chain link, the signed \

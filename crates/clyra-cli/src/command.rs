@@ -3,15 +3,20 @@
 pub mod approvals;
 pub mod bundle;
 mod canon;
+pub mod dbt;
+pub mod dbt_init;
+pub mod dbt_openlineage;
 mod demo;
 pub mod doctor;
 pub mod journal;
 mod keys;
+pub mod lineage;
 mod merkle;
 pub mod policy;
 pub mod policy_eval;
 pub mod recorder;
 pub mod replay;
+pub mod run;
 pub mod sign;
 pub mod verify_envelope;
 pub mod warehouse;
@@ -44,6 +49,9 @@ pub fn run(command: Command, out: &Output) -> anyhow::Result<Exit> {
         Command::Warehouse(cmd) => warehouse::run_warehouse(cmd, out),
         Command::Doctor(args) => doctor::installation(args, out),
         Command::Replay(args) => replay::run(args, out),
+        Command::Run(args) => run::run(args, out),
+        Command::Dbt(cmd) => dbt::run(cmd, out),
+        Command::Lineage(cmd) => lineage::run(cmd, out),
     }
 }
 

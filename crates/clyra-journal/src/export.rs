@@ -59,6 +59,19 @@ pub struct ExportOptions<'a> {
     pub checkpoint_key: &'a dyn Signer,
     /// The log name for a new checkpoint (origin `<log name>/<tenant>`).
     pub log_name: &'a str,
+    /// Files embedded as `artifacts/<path>` (a dbt run's lineage, its replay set, ...).
+    pub artifacts: &'a [ExportArtifact],
+}
+
+/// A file to embed in an exported bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportArtifact {
+    /// Path under `artifacts/`; must be a safe relative path.
+    pub path: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Media type (`application/json`, `application/sql`, ...).
+    pub media_type: String,
 }
 
 /// Why an export failed. Nothing is written on failure.
@@ -231,6 +244,9 @@ pub fn export(store: &mut dyn Store, opts: &ExportOptions<'_>) -> Result<Bundle,
             }
             other => ExportError::Bundle(other),
         })?;
+    }
+    for a in opts.artifacts {
+        builder.artifact(&a.path, a.bytes.clone(), a.media_type.clone())?;
     }
     builder.derive_predicate();
     builder.checkpoint(cp.note, proofs);

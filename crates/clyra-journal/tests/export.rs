@@ -89,6 +89,7 @@ fn opts<'a>(
         signers,
         checkpoint_key: cp_key,
         log_name: "clyra.test/journal",
+        artifacts: &[],
     }
 }
 

@@ -42,6 +42,7 @@
 
 pub mod anchor;
 pub mod databricks;
+pub mod dbt;
 pub mod delta;
 pub mod diff;
 pub mod doctor;

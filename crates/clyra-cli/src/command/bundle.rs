@@ -604,6 +604,7 @@ pub fn export(args: ExportArgs, out: &Output) -> anyhow::Result<Exit> {
             signers: &signers,
             checkpoint_key: cp_key,
             log_name: &args.log_name,
+            artifacts: &[],
         },
     )?;
     bundle.write_zip(&args.out)?;

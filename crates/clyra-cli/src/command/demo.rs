@@ -164,6 +164,7 @@ pub fn run(dir: &Path, out: &Output) -> anyhow::Result<Exit> {
                 signers: &signers,
                 checkpoint_key: &key,
                 log_name: "clyra-demo/journal",
+                artifacts: &[],
             },
         )?;
         let build_ms = built.elapsed().as_secs_f64() * 1e3;

@@ -159,9 +159,9 @@ pub struct DbtInfo {
     pub other: Map<String, Value>,
 }
 
-/// One dbt model result.
+/// One dbt model result. Open, as the spec says: members such as `query_id`, `compiled_sha256`,
+/// `checksum` or `timing` are kept in `other`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DbtModel {
     /// `model.<project>.<name>`.
     pub unique_id: String,
@@ -173,11 +173,13 @@ pub struct DbtModel {
     /// Execution time in milliseconds, when reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_ms: Option<f64>,
+    /// Anything else recorded for the model.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
 }
 
-/// One dbt test result.
+/// One dbt test result. Open, like [`DbtModel`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DbtTest {
     /// `test.<project>.<name>`.
     pub unique_id: String,
@@ -186,6 +188,9 @@ pub struct DbtTest {
     /// Failing rows, when reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<u64>,
+    /// Anything else recorded for the test.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
 }
 
 /// Dataset metadata (never row data).
@@ -554,6 +559,7 @@ impl Deriver {
                 if let Some(ms) = ms.filter(|v| v.is_number()) {
                     m.insert("execution_ms".to_owned(), ms.clone());
                 }
+                copy_extra(entry, &mut m, DBT_MODEL_KNOWN);
                 self.models.push(Value::Object(m));
             }
             (Kind::Def, "dbt.test.finished") => {
@@ -567,6 +573,7 @@ impl Deriver {
                 if let Some(failures) = entry.get("failures").and_then(Value::as_u64) {
                     t.insert("failures".to_owned(), json!(failures));
                 }
+                copy_extra(entry, &mut t, DBT_TEST_KNOWN);
                 self.tests.push(Value::Object(t));
             }
             (Kind::Pef, "gateway.decision") => {
@@ -683,6 +690,72 @@ fn automation_of(actor: Option<&Value>) -> Result<Value, String> {
         a.insert("on_behalf_of".to_owned(), json!(who));
     }
     Ok(Value::Object(a))
+}
+
+/// Members of a `dbt.model.finished` entry that are read above, or that belong to the journal
+/// entry itself rather than to the model.
+const DBT_MODEL_KNOWN: &[&str] = &[
+    "run_id",
+    "unique_id",
+    "model",
+    "status",
+    "rows_affected",
+    "execution_ms",
+    "duration_ms",
+    "kind",
+    "ts",
+    "id",
+    "seq",
+    "run",
+    "run_seq",
+    "run_prev",
+    "session",
+    "actor",
+    "prev",
+    "v",
+    "tenant",
+    "recorded_at",
+    "body",
+    "body_policy",
+    "body_sha256",
+];
+
+/// The same for `dbt.test.finished`.
+const DBT_TEST_KNOWN: &[&str] = &[
+    "run_id",
+    "unique_id",
+    "test",
+    "status",
+    "failures",
+    "kind",
+    "ts",
+    "id",
+    "seq",
+    "run",
+    "run_seq",
+    "run_prev",
+    "session",
+    "actor",
+    "prev",
+    "v",
+    "tenant",
+    "recorded_at",
+    "body",
+    "body_policy",
+    "body_sha256",
+];
+
+/// Copies the members of `entry` not in `known` into `out` (the spec keeps dbt models and tests
+/// open, so what the recorder adds, such as `query_id` or `compiled_sha256`, reaches the
+/// predicate).
+fn copy_extra(entry: &Value, out: &mut Map<String, Value>, known: &[&str]) {
+    if let Some(obj) = entry.as_object() {
+        for (k, v) in obj {
+            if !known.contains(&k.as_str()) && !out.contains_key(k) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
 }
 
 #[cfg(test)]
