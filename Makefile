@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := .venv
 
-.PHONY: help demo install test lint fmt nextest doctest fuzz-smoke fuzz bench bench-bundle bench-verifiers bench-recorder bench-warehouse venv services clean
+.PHONY: help demo install test lint fmt nextest doctest fuzz-smoke fuzz bench bench-bundle bench-verifiers bench-recorder bench-warehouse venv dbt-venv services clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -23,7 +23,7 @@ lint: ## rustfmt and clippy, warnings are errors
 fmt: ## format the code
 	$(CARGO) fmt --all
 
-nextest: venv ## unit, integration, vector and CLI tests
+nextest: venv dbt-venv ## unit, integration, vector and CLI tests
 	$(CARGO) nextest run --locked --workspace --no-fail-fast
 
 doctest: ## documentation examples
@@ -53,6 +53,11 @@ bench-verifiers: ## TypeScript vs Rust verifier on the 100,000-entry bundle: med
 	bench/verifiers.sh
 
 venv: $(VENV)/.installed ## Python tools the interop tests use (PyPI)
+
+dbt-venv: .venv-dbt/.installed ## dbt-postgres (pinned) for the dbt tests and examples/dbt-integration
+
+.venv-dbt/.installed: tests/dbt/requirements.txt
+	python3 -m venv .venv-dbt && .venv-dbt/bin/pip install --quiet --disable-pip-version-check -r tests/dbt/requirements.txt && touch $@
 
 $(VENV)/.installed: tests/interop/requirements.txt
 	python3 -m venv $(VENV) && $(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt && touch $@

@@ -9,6 +9,8 @@ step "services"
 scripts/services.sh
 step "python tools for interop tests"
 make --no-print-directory venv
+step "dbt (pinned dbt-postgres) for the dbt tests"
+make --no-print-directory dbt-venv
 step "format and lint"
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
