@@ -17,19 +17,27 @@ pub enum Format {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Success.
-    Ok = 0,
+    Ok,
     /// An error outside the evidence: bad arguments, unreadable files, invalid input documents.
-    Error = 1,
+    Error,
     /// The evidence did not verify.
-    VerificationFailed = 2,
+    VerificationFailed,
     /// The action was blocked by policy.
     #[allow(dead_code)] // Used by the gateway and policy commands.
-    Blocked = 3,
+    Blocked,
+    /// A wrapped command's own exit code, passed through (`clyra run`).
+    Code(u8),
 }
 
 impl From<Exit> for std::process::ExitCode {
     fn from(e: Exit) -> Self {
-        std::process::ExitCode::from(e as u8)
+        std::process::ExitCode::from(match e {
+            Exit::Ok => 0,
+            Exit::Error => 1,
+            Exit::VerificationFailed => 2,
+            Exit::Blocked => 3,
+            Exit::Code(c) => c,
+        })
     }
 }
 
