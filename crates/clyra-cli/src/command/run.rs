@@ -64,6 +64,10 @@ pub struct RunArgs {
     /// Where per-run directories (dbt's target and logs) go.
     #[arg(long, default_value = ".clyra/runs")]
     pub runs_dir: PathBuf,
+    /// Per-run directories to keep in --runs-dir (older ones are removed; their evidence is in
+    /// the journal and the bundles).
+    #[arg(long, default_value_t = 20)]
+    pub keep_runs: usize,
     /// Take no snapshot after the run (and so no replay set).
     #[arg(long)]
     pub no_snapshot: bool,
@@ -128,6 +132,23 @@ pub fn run(args: RunArgs, out: &Output) -> anyhow::Result<Exit> {
         }
         None => target_dir,
     };
+
+    if user_target.is_none() {
+        // A fresh target directory would cost dbt a full parse on every run; its partial-parse
+        // state from the previous run (or from the project's own target/) is safe to reuse, as
+        // dbt checks it against the project's files, vars and profile and discards it if stale.
+        let project = project_dir
+            .clone()
+            .or_else(|| std::env::var_os("DBT_PROJECT_DIR").map(PathBuf::from))
+            .unwrap_or_default();
+        seed_partial_parse(
+            &args.runs_dir,
+            &run_id,
+            &project.join("target"),
+            &target_dir,
+        );
+        prune_runs(&args.runs_dir, args.keep_runs);
+    }
 
     // Everything that can fail for configuration reasons fails here, before dbt runs.
     let mut sealer = Sealer::open(&args.evidence, run_id.clone())?;
@@ -473,6 +494,55 @@ pub fn run(args: RunArgs, out: &Output) -> anyhow::Result<Exit> {
             )));
             Ok(Exit::Error)
         }
+    }
+}
+
+const PARTIAL_PARSE: &str = "partial_parse.msgpack";
+
+/// Copies dbt's partial-parse file of the latest earlier run (else of `project_target`) into the
+/// new target directory. Best effort: without it dbt parses from scratch.
+fn seed_partial_parse(runs_dir: &Path, run_id: &str, project_target: &Path, target_dir: &Path) {
+    let mut runs: Vec<String> = std::fs::read_dir(runs_dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.as_str() != run_id)
+                .collect()
+        })
+        .unwrap_or_default();
+    runs.sort();
+    let candidates = runs
+        .iter()
+        .rev()
+        .map(|r| runs_dir.join(r).join("target").join(PARTIAL_PARSE))
+        .chain(std::iter::once(project_target.join(PARTIAL_PARSE)));
+    for c in candidates {
+        if c.is_file() && std::fs::copy(&c, target_dir.join(PARTIAL_PARSE)).is_ok() {
+            return;
+        }
+    }
+}
+
+/// Removes all but the `keep` newest run directories (run ids sort by time).
+fn prune_runs(runs_dir: &Path, keep: usize) {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(runs_dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.is_dir()
+                        && p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("dbt-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    runs.sort();
+    // The current run's directory is already among them: keep it too.
+    let excess = runs.len().saturating_sub(keep.max(1));
+    for old in runs.into_iter().take(excess) {
+        let _ = std::fs::remove_dir_all(old);
     }
 }
 
