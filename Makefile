@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 VENV := .venv
 
-.PHONY: help demo install test lint fmt nextest doctest fuzz-smoke fuzz bench bench-bundle bench-verifiers bench-recorder bench-warehouse venv dbt-venv services clean
+.PHONY: help demo install test lint fmt nextest doctest fuzz-smoke fuzz bench bench-bundle bench-verifiers bench-recorder bench-warehouse bench-dbt venv dbt-venv services clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ bench: ## kernel benchmarks, the ratio report and the bundle benchmark (not part
 
 bench-recorder: ## recorder entries/s and ack latency at 10k/s offered: floor vs SQLite vs Postgres (not part of CI)
 	bench/recorder.sh
+
+bench-dbt: ## clyra run -- dbt build vs plain dbt build on the example project: medians, added ms, ratio (not part of CI)
+	bench/dbt-overhead.sh
 
 bench-warehouse: ## Postgres snapshot and diff latency, 100 and 1,000 tables (not part of CI)
 	bench/warehouse.sh
