@@ -4,7 +4,9 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let dir = args.first().ok_or("usage: dbt_record_dump TARGET_DIR [LOG] [--interrupted]")?;
+    let dir = args
+        .first()
+        .ok_or("usage: dbt_record_dump TARGET_DIR [LOG] [--interrupted]")?;
     let t = clyra_warehouse::dbt::read_target(dir.as_ref())?;
     let log = match args.get(1).filter(|a| !a.starts_with("--")) {
         Some(p) => Some(clyra_warehouse::dbt::read_log(p.as_ref())?),
@@ -24,5 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("artifact {} {} bytes", a.path, a.bytes.len());
     }
     print!("{}", r.lineage.to_text_tree());
+    if let Ok(path) = std::env::var("DBT_DUMP_SVG") {
+        std::fs::write(path, r.lineage.to_svg())?;
+    }
     Ok(())
 }

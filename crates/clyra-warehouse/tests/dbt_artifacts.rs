@@ -75,10 +75,8 @@ fn a_passing_build_is_recorded_node_by_node() {
         Some(sha256_hex(result.compiled_code.as_ref().unwrap().as_bytes()).as_str())
     );
     // dbt's checksum is SHA-256 of the model file with surrounding whitespace stripped.
-    let file = std::fs::read_to_string(
-        fixtures().join("project/models/marts/customer_orders.sql"),
-    )
-    .unwrap();
+    let file = std::fs::read_to_string(fixtures().join("project/models/marts/customer_orders.sql"))
+        .unwrap();
     assert_eq!(
         m.checksum.as_deref(),
         Some(sha256_hex(file.trim().as_bytes()).as_str())
@@ -89,7 +87,10 @@ fn a_passing_build_is_recorded_node_by_node() {
         .as_deref()
         .unwrap()
         .starts_with(&m.started_at.as_deref().unwrap()[..19]));
-    assert_eq!(m.relation.as_deref(), Some("\"test\".\"wt_a_fx\".\"customer_orders\""));
+    assert_eq!(
+        m.relation.as_deref(),
+        Some("\"test\".\"wt_a_fx\".\"customer_orders\"")
+    );
     assert!(m.execution_ms.unwrap() > 0.0);
     assert!(m.thread_id.as_deref().unwrap().starts_with("Thread-"));
 
@@ -137,15 +138,31 @@ fn events_and_artifacts_follow_the_interface() {
     let kinds: Vec<&str> = r.events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds.first(), Some(&"dbt.run.started"));
     assert_eq!(kinds.last(), Some(&"dbt.run.finished"));
-    assert_eq!(kinds.iter().filter(|k| **k == "dbt.model.finished").count(), 3);
-    assert_eq!(kinds.iter().filter(|k| **k == "dbt.test.finished").count(), 6);
-    assert_eq!(kinds.iter().filter(|k| **k == "dbt.guard.decision").count(), 1);
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "dbt.model.finished").count(),
+        3
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "dbt.test.finished").count(),
+        6
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "dbt.guard.decision").count(),
+        1
+    );
     for e in &r.events {
-        assert!(e.id.starts_with(&format!("dbt:{inv}:{}", e.kind)), "{}", e.id);
+        assert!(
+            e.id.starts_with(&format!("dbt:{inv}:{}", e.kind)),
+            "{}",
+            e.id
+        );
         assert!(e.ts.is_some(), "{} has a time from the artifacts", e.id);
     }
     let times: Vec<_> = r.events.iter().map(|e| e.ts.unwrap()).collect();
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "events in time order");
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "events in time order"
+    );
     let started = &r.events[0].body;
     assert_eq!(started["dbt"]["invocation_id"], inv.as_str());
     assert_eq!(started["dbt"]["adapter"], "postgres");
@@ -153,12 +170,18 @@ fn events_and_artifacts_follow_the_interface() {
     let model = r
         .events
         .iter()
-        .find(|e| e.id.ends_with(":model.clyra_fx.customer_orders") && e.kind == "dbt.model.finished")
+        .find(|e| {
+            e.id.ends_with(":model.clyra_fx.customer_orders") && e.kind == "dbt.model.finished"
+        })
         .unwrap();
     assert_eq!(model.body["rows_affected"], 3);
     assert_eq!(model.body["invocation_id"], inv.as_str());
     assert!(model.body["compiled_sha256"].is_string());
-    let guard = r.events.iter().find(|e| e.kind == "dbt.guard.decision").unwrap();
+    let guard = r
+        .events
+        .iter()
+        .find(|e| e.kind == "dbt.guard.decision")
+        .unwrap();
     assert_eq!(
         guard.id,
         format!("dbt:{inv}:dbt.guard.decision:model.clyra_fx.customer_orders:0")
@@ -183,7 +206,11 @@ fn events_and_artifacts_follow_the_interface() {
         ]
     );
     for a in &r.artifacts[..2] {
-        assert!(jcs::is_canonical(&a.bytes).unwrap(), "{} is canonical", a.path);
+        assert!(
+            jcs::is_canonical(&a.bytes).unwrap(),
+            "{} is canonical",
+            a.path
+        );
     }
     assert_eq!(&r.artifacts[2].bytes, t.run_results_bytes.as_ref().unwrap());
     let set = ReplaySet::from_json(&r.artifacts[3].bytes).unwrap();
@@ -196,7 +223,11 @@ fn events_and_artifacts_follow_the_interface() {
     );
     assert_eq!(set.models[1].depends_on, vec!["wt_a_fx.stg_orders"]);
     for m in &set.models {
-        let file = r.artifacts.iter().find(|a| a.path == m.compiled_sql).unwrap();
+        let file = r
+            .artifacts
+            .iter()
+            .find(|a| a.path == m.compiled_sql)
+            .unwrap();
         assert_eq!(sha256_hex(&file.bytes), m.compiled_sql_sha256);
         assert_eq!(
             r.run.node(&m.unique_id).unwrap().compiled_sha256.as_deref(),
@@ -252,10 +283,7 @@ fn a_failing_test_makes_the_run_an_error() {
         .find(|e| e.id.ends_with(":model.clyra_fx.customer_orders"))
         .unwrap();
     assert_eq!(skipped.body["status"], "skipped");
-    assert_eq!(
-        skipped.ts.map(|t| t.to_string()),
-        r.run.finished_at.clone()
-    );
+    assert_eq!(skipped.ts.map(|t| t.to_string()), r.run.finished_at.clone());
 }
 
 #[test]
@@ -302,7 +330,11 @@ fn sigint_keeps_the_partial_results_and_adds_the_cancelled_node_from_the_log() {
 fn sigterm_is_recorded_from_the_log_alone() {
     let (t, log) = scenario("sigterm");
     assert!(t.run_results.is_none() && t.run_results_bytes.is_none());
-    assert!(log.bad_lines <= 1, "at most the line cut by the kill: {}", log.bad_lines);
+    assert!(
+        log.bad_lines <= 1,
+        "at most the line cut by the kill: {}",
+        log.bad_lines
+    );
     let r = record(
         &t,
         Some(&log),
@@ -361,7 +393,10 @@ fn unknown_fields_are_ignored_and_unknown_major_versions_refused() {
     assert!(msg.contains("target/run_results.json"), "{msg}");
     assert!(msg.contains("run-results/v7.json"), "{msg}");
     assert!(msg.contains("run-results v6"), "{msg}");
-    v["metadata"].as_object_mut().unwrap().remove("dbt_schema_version");
+    v["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("dbt_schema_version");
     let e = RunResults::from_json(&serde_json::to_vec(&v).unwrap(), "rr.json").unwrap_err();
     assert!(e.to_string().contains("no dbt schema version"), "{e}");
 
@@ -375,16 +410,28 @@ fn unknown_fields_are_ignored_and_unknown_major_versions_refused() {
 
     // read_target names the file.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("manifest.json"), serde_json::to_vec(&v).unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("manifest.json"),
+        serde_json::to_vec(&v).unwrap(),
+    )
+    .unwrap();
     let e = read_target(dir.path()).unwrap_err();
-    assert!(e.to_string().contains(&dir.path().join("manifest.json").display().to_string()), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&dir.path().join("manifest.json").display().to_string()),
+        "{e}"
+    );
 }
 
 #[test]
 fn malformed_json_errors_name_file_line_column_and_pointer() {
     let text = std::fs::read_to_string(fixtures().join("build/run_results.json")).unwrap();
     // A wrong type deep inside: the pointer says where.
-    let bad = text.replacen("\"thread_id\": \"Thread-2 (worker)\"", "\"thread_id\": 7", 1);
+    let bad = text.replacen(
+        "\"thread_id\": \"Thread-2 (worker)\"",
+        "\"thread_id\": 7",
+        1,
+    );
     let e = RunResults::from_json(bad.as_bytes(), "run_results.json").unwrap_err();
     let DbtError::Json {
         file,
@@ -397,7 +444,10 @@ fn malformed_json_errors_name_file_line_column_and_pointer() {
         panic!("{e}")
     };
     assert_eq!(file, "run_results.json");
-    assert!(pointer.starts_with("/results/") && pointer.ends_with("/thread_id"), "{pointer}");
+    assert!(
+        pointer.starts_with("/results/") && pointer.ends_with("/thread_id"),
+        "{pointer}"
+    );
     let expected_line = text
         .lines()
         .position(|l| l.contains("\"thread_id\": \"Thread-2 (worker)\""))
@@ -433,12 +483,19 @@ fn the_log_counts_bad_lines_and_keeps_the_last_invocation() {
     assert_eq!(s.earlier_invocations, 1);
     assert_eq!(s.bad_lines, 3);
     assert_eq!(s.invocation_id, parse_log(&fail).invocation_id);
-    assert!(s.guard_decisions.is_empty(), "the failing build never reached the guard");
+    assert!(
+        s.guard_decisions.is_empty(),
+        "the failing build never reached the guard"
+    );
     // A log of another invocation than run_results.json is not used, and the record says so.
     let (t, _) = scenario("build");
     let r = record(&t, Some(&parse_log(&fail)), &RecordContext::default()).unwrap();
     assert!(r.run.guard_decisions.is_empty());
-    assert!(r.run.notes.iter().any(|n| n.contains("was not used")), "{:?}", r.run.notes);
+    assert!(
+        r.run.notes.iter().any(|n| n.contains("was not used")),
+        "{:?}",
+        r.run.notes
+    );
 }
 
 #[test]
@@ -450,19 +507,36 @@ fn trust_hints_on_real_runs() {
     for n in &l.nodes {
         assert_eq!(n.trust, Trust::Trusted, "{}: {}", n.unique_id, n.reason);
     }
-    let ids: Vec<(&str, &str)> = l.edges.iter().map(|e| (e.from.as_str(), e.to.as_str())).collect();
+    let ids: Vec<(&str, &str)> = l
+        .edges
+        .iter()
+        .map(|e| (e.from.as_str(), e.to.as_str()))
+        .collect();
     assert_eq!(
         ids,
         vec![
-            ("model.clyra_fx.customer_orders", "exposure.clyra_fx.revenue_dashboard"),
-            ("model.clyra_fx.stg_orders", "model.clyra_fx.customer_orders"),
+            (
+                "model.clyra_fx.customer_orders",
+                "exposure.clyra_fx.revenue_dashboard"
+            ),
+            (
+                "model.clyra_fx.stg_orders",
+                "model.clyra_fx.customer_orders"
+            ),
             ("seed.clyra_fx.raw_orders", "model.clyra_fx.stg_orders"),
-            ("source.clyra_fx.payments_app.payments", "model.clyra_fx.stg_orders"),
+            (
+                "source.clyra_fx.payments_app.payments",
+                "model.clyra_fx.stg_orders"
+            ),
         ]
     );
     let src = l.node("source.clyra_fx.payments_app.payments").unwrap();
     assert_eq!(src.tests.len(), 2);
-    assert!(src.reason.contains("marked trusted and validated"), "{}", src.reason);
+    assert!(
+        src.reason.contains("marked trusted and validated"),
+        "{}",
+        src.reason
+    );
 
     // The failing test taints its model and everything downstream, naming the origin.
     let (t, log) = scenario("fail");
@@ -470,13 +544,28 @@ fn trust_hints_on_real_runs() {
     let l = &r.lineage;
     let stg = l.node("model.clyra_fx.stg_orders").unwrap();
     assert_eq!(stg.trust, Trust::Tainted);
-    assert!(stg.reason.contains("accepted_values_stg_orders_status"), "{}", stg.reason);
+    assert!(
+        stg.reason.contains("accepted_values_stg_orders_status"),
+        "{}",
+        stg.reason
+    );
     assert_eq!(stg.tainted_by, None, "the origin");
-    for id in ["model.clyra_fx.customer_orders", "exposure.clyra_fx.revenue_dashboard"] {
+    for id in [
+        "model.clyra_fx.customer_orders",
+        "exposure.clyra_fx.revenue_dashboard",
+    ] {
         let n = l.node(id).unwrap();
         assert_eq!(n.trust, Trust::Tainted, "{id}");
-        assert_eq!(n.tainted_by.as_deref(), Some("model.clyra_fx.stg_orders"), "{id}");
-        assert!(n.reason.contains("model.clyra_fx.stg_orders"), "{}", n.reason);
+        assert_eq!(
+            n.tainted_by.as_deref(),
+            Some("model.clyra_fx.stg_orders"),
+            "{id}"
+        );
+        assert!(
+            n.reason.contains("model.clyra_fx.stg_orders"),
+            "{}",
+            n.reason
+        );
     }
     assert_eq!(
         l.node("seed.clyra_fx.raw_orders").unwrap().trust,
@@ -491,7 +580,10 @@ fn trust_hints_on_real_runs() {
     assert_eq!(co.status.as_deref(), Some("interrupted"));
     assert_eq!(co.trust, Trust::Unverified);
     assert_eq!(
-        r.lineage.node("exposure.clyra_fx.revenue_dashboard").unwrap().trust,
+        r.lineage
+            .node("exposure.clyra_fx.revenue_dashboard")
+            .unwrap()
+            .trust,
         Trust::Unverified
     );
 }
@@ -513,14 +605,28 @@ fn a_source_without_the_trusted_mark_is_unverified_and_so_is_downstream() {
     assert!(s.reason.contains("not marked trusted"), "{}", s.reason);
     let stg = l.node("model.clyra_fx.stg_orders").unwrap();
     assert_eq!(stg.trust, Trust::Unverified);
-    assert!(stg.reason.contains("source.clyra_fx.payments_app.payments"), "{}", stg.reason);
-    assert_eq!(l.node("seed.clyra_fx.raw_orders").unwrap().trust, Trust::Trusted);
+    assert!(
+        stg.reason.contains("source.clyra_fx.payments_app.payments"),
+        "{}",
+        stg.reason
+    );
+    assert_eq!(
+        l.node("seed.clyra_fx.raw_orders").unwrap().trust,
+        Trust::Trusted
+    );
 }
 
 fn with_guard_line(decision: Value) -> (TargetArtifacts, dbt::LogSummary) {
     let (t, _) = scenario("build");
     let mut text = std::fs::read(fixtures().join("build/dbt.log")).unwrap();
-    let inv = t.run_results.as_ref().unwrap().metadata.invocation_id.clone().unwrap();
+    let inv = t
+        .run_results
+        .as_ref()
+        .unwrap()
+        .metadata
+        .invocation_id
+        .clone()
+        .unwrap();
     let line = serde_json::json!({
         "info": {"name": "JinjaLogInfo", "invocation_id": inv, "ts": "2026-12-02T09:38:18.5Z", "level": "info"},
         "data": {"msg": format!("clyra_guard.decision {decision}")}
@@ -548,7 +654,9 @@ fn a_blocked_or_unapproved_mass_write_taints_downstream() {
     let ev = r
         .events
         .iter()
-        .find(|e| e.id.ends_with(":dbt.guard.decision:model.clyra_fx.stg_orders:0"))
+        .find(|e| {
+            e.id.ends_with(":dbt.guard.decision:model.clyra_fx.stg_orders:0")
+        })
         .unwrap();
     assert_eq!(ev.body["decision"], "blocked");
     assert_eq!(ev.ts.unwrap().to_string(), "2026-12-02T09:38:18.5Z");
@@ -560,7 +668,11 @@ fn a_blocked_or_unapproved_mass_write_taints_downstream() {
     let r = record(&t, Some(&log), &RecordContext::default()).unwrap();
     let stg = r.lineage.node("model.clyra_fx.stg_orders").unwrap();
     assert_eq!(stg.trust, Trust::Tainted);
-    assert!(stg.reason.contains("unapproved mass write"), "{}", stg.reason);
+    assert!(
+        stg.reason.contains("unapproved mass write"),
+        "{}",
+        stg.reason
+    );
 
     // Approved with a token: not a taint.
     let mut approved = blocked;
@@ -571,7 +683,11 @@ fn a_blocked_or_unapproved_mass_write_taints_downstream() {
     let stg = r.lineage.node("model.clyra_fx.stg_orders").unwrap();
     assert_eq!(stg.trust, Trust::Trusted, "{}", stg.reason);
     assert!(stg.reason.contains("approved"), "{}", stg.reason);
-    assert!(r.run.guard_decisions.iter().any(|d| d["token_id"] == "CHG-1234"));
+    assert!(r
+        .run
+        .guard_decisions
+        .iter()
+        .any(|d| d["token_id"] == "CHG-1234"));
 }
 
 #[test]
@@ -579,9 +695,27 @@ fn without_a_manifest_the_run_is_still_recorded() {
     let (mut t, log) = scenario("build");
     t.manifest = None;
     t.manifest_bytes = None;
-    let r = record(&t, Some(&log), &RecordContext { replay: true, ..Default::default() }).unwrap();
+    let r = record(
+        &t,
+        Some(&log),
+        &RecordContext {
+            replay: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert!(!r.lineage.from_manifest);
     assert!(r.lineage.edges.is_empty());
-    assert_eq!(r.run.node("model.clyra_fx.stg_orders").unwrap().resource_type, "model");
-    assert!(r.run.notes.iter().any(|n| n.contains("no replay set")), "{:?}", r.run.notes);
+    assert_eq!(
+        r.run
+            .node("model.clyra_fx.stg_orders")
+            .unwrap()
+            .resource_type,
+        "model"
+    );
+    assert!(
+        r.run.notes.iter().any(|n| n.contains("no replay set")),
+        "{:?}",
+        r.run.notes
+    );
 }

@@ -64,7 +64,10 @@ pub fn read_target(dir: &Path) -> Result<TargetArtifacts, DbtError> {
     let manifest_bytes = read_optional(&manifest_path)?;
     let run_results_bytes = read_optional(&run_results_path)?;
     let manifest = match &manifest_bytes {
-        Some(b) => Some(Manifest::from_json(b, &manifest_path.display().to_string())?),
+        Some(b) => Some(Manifest::from_json(
+            b,
+            &manifest_path.display().to_string(),
+        )?),
         None => None,
     };
     let run_results = match &run_results_bytes {
@@ -538,14 +541,22 @@ mod tests {
     fn schema_versions_parse() {
         assert_eq!(schema_version(RUN_RESULTS_V6), Some(("run-results", 6)));
         assert_eq!(schema_version(MANIFEST_V12), Some(("manifest", 12)));
-        for bad in ["", "v6.json", "https://x/manifest/v.json", "https://x/manifest/12.json", "https://x/manifest/v12", "https://x/manifest/v1x.json"] {
+        for bad in [
+            "",
+            "v6.json",
+            "https://x/manifest/v.json",
+            "https://x/manifest/12.json",
+            "https://x/manifest/v12",
+            "https://x/manifest/v1x.json",
+        ] {
             assert_eq!(schema_version(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn refuses_other_versions_and_kinds() {
-        let doc = |v: &str| format!(r#"{{"metadata":{{"dbt_schema_version":"{v}"}},"results":[]}}"#);
+        let doc =
+            |v: &str| format!(r#"{{"metadata":{{"dbt_schema_version":"{v}"}},"results":[]}}"#);
         assert!(RunResults::from_json(doc(RUN_RESULTS_V6).as_bytes(), "rr.json").is_ok());
         for v in [
             "https://schemas.getdbt.com/dbt/run-results/v7.json",
@@ -556,7 +567,10 @@ mod tests {
             let e = RunResults::from_json(doc(v).as_bytes(), "rr.json").unwrap_err();
             let m = e.to_string();
             assert!(matches!(e, DbtError::UnsupportedVersion { .. }), "{m}");
-            assert!(m.contains("rr.json") && m.contains(v) && m.contains(RUN_RESULTS_V6), "{m}");
+            assert!(
+                m.contains("rr.json") && m.contains(v) && m.contains(RUN_RESULTS_V6),
+                "{m}"
+            );
         }
         let e = RunResults::from_json(br#"{"metadata":{},"results":[]}"#, "rr.json").unwrap_err();
         assert!(e.to_string().contains("no dbt schema version"), "{e}");

@@ -471,8 +471,13 @@ fn propagate(
         let Some(n) = nodes.get_mut(id) else {
             continue;
         };
-        let (trust, reason, tainted_by) =
-            assess(n, &upstream, marked_trusted.contains(id), guard.get(id), in_cycle);
+        let (trust, reason, tainted_by) = assess(
+            n,
+            &upstream,
+            marked_trusted.contains(id),
+            guard.get(id),
+            in_cycle,
+        );
         n.trust = trust;
         n.reason = reason;
         n.tainted_by = tainted_by;
@@ -512,11 +517,7 @@ fn assess(
             None,
         );
     }
-    if let Some(why) = guard
-        .into_iter()
-        .flatten()
-        .find_map(|d| guard_taint(d))
-    {
+    if let Some(why) = guard.into_iter().flatten().find_map(|d| guard_taint(d)) {
         return (Trust::Tainted, why, None);
     }
     if let Some((p, _, by, reason)) = upstream.iter().find(|u| u.1 == Trust::Tainted) {
@@ -577,11 +578,7 @@ fn assess(
         }
         "exposure" => {
             if upstream.is_empty() {
-                return (
-                    Trust::Unverified,
-                    "depends on no node".to_string(),
-                    None,
-                );
+                return (Trust::Unverified, "depends on no node".to_string(), None);
             }
             if let Some(u) = upstream.iter().find(|u| u.1 != Trust::Trusted) {
                 return (
@@ -598,13 +595,7 @@ fn assess(
         }
         _ => {
             match n.status.as_deref() {
-                None => {
-                    return (
-                        Trust::Unverified,
-                        "not built in this run".to_string(),
-                        None,
-                    )
-                }
+                None => return (Trust::Unverified, "not built in this run".to_string(), None),
                 Some("interrupted") => {
                     return (
                         Trust::Unverified,
@@ -760,15 +751,7 @@ impl Lineage {
         );
         let mut printed: BTreeSet<&str> = BTreeSet::new();
         for root in self.roots() {
-            tree_node(
-                &mut out,
-                root,
-                "",
-                None,
-                &by_id,
-                &children,
-                &mut printed,
-            );
+            tree_node(&mut out, root, "", None, &by_id, &children, &mut printed);
         }
         let unreached: Vec<&LineageNode> = self
             .nodes
@@ -850,8 +833,10 @@ impl Lineage {
             xml_escape(&self.title())
         );
         for e in &self.edges {
-            let (Some(a), Some(b)) = (layout.pos.get(e.from.as_str()), layout.pos.get(e.to.as_str()))
-            else {
+            let (Some(a), Some(b)) = (
+                layout.pos.get(e.from.as_str()),
+                layout.pos.get(e.to.as_str()),
+            ) else {
                 continue;
             };
             let (x1, y1) = (a.0 + layout.box_w, a.1 + BOX_H / 2);
@@ -924,7 +909,10 @@ fn status_trust(n: &LineageNode) -> String {
         parts.push(if ran == n.tests.len() {
             format!("tests {passed}/{ran} passed")
         } else {
-            format!("tests {passed}/{ran} passed, {} not run", n.tests.len() - ran)
+            format!(
+                "tests {passed}/{ran} passed, {} not run",
+                n.tests.len() - ran
+            )
         });
     }
     if !n.guard.is_empty() {

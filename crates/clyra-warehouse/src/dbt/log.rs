@@ -149,7 +149,10 @@ impl LogSummary {
                 self.invocation_id = Some(inv.to_string());
             }
         }
-        let ts = info.get("ts").and_then(Value::as_str).and_then(time::normalize);
+        let ts = info
+            .get("ts")
+            .and_then(Value::as_str)
+            .and_then(time::normalize);
         if let Some(ts) = &ts {
             if self.first_ts.is_none() {
                 self.first_ts = Some(ts.clone());
@@ -173,7 +176,9 @@ impl LogSummary {
                 }
             }
             "NodeStart" => {
-                let Some(ni) = data.and_then(|d| d.get("node_info")).and_then(Value::as_object)
+                let Some(ni) = data
+                    .and_then(|d| d.get("node_info"))
+                    .and_then(Value::as_object)
                 else {
                     return false;
                 };
@@ -422,14 +427,25 @@ mod tests {
             s.node_starts["model.p.a"].started_at.as_deref(),
             Some("2026-12-02T09:00:01.5Z")
         );
-        assert_eq!(s.guard_decisions, vec![serde_json::json!({"decision": "blocked"})]);
+        assert_eq!(
+            s.guard_decisions,
+            vec![serde_json::json!({"decision": "blocked"})]
+        );
     }
 
     #[test]
     fn a_later_invocation_replaces_an_earlier_one() {
         let text = [
-            line("NodeStart", "i1", serde_json::json!({"node_info": {"unique_id": "model.p.a"}})),
-            line("NodeStart", "i2", serde_json::json!({"node_info": {"unique_id": "model.p.b"}})),
+            line(
+                "NodeStart",
+                "i1",
+                serde_json::json!({"node_info": {"unique_id": "model.p.a"}}),
+            ),
+            line(
+                "NodeStart",
+                "i2",
+                serde_json::json!({"node_info": {"unique_id": "model.p.b"}}),
+            ),
         ]
         .join("\n");
         let s = parse_log(text.as_bytes());

@@ -14,6 +14,7 @@
 //! - [`lineage`]: the graph sources → seeds / models / snapshots → exposures with trust hints
 //!   (rules in `docs/dbt/lineage.md`), as a text tree, Graphviz DOT or SVG.
 //! - [`openlineage`]: OpenLineage 2-0-2 RunEvents with Clyra's `clyra_evidence` run facet.
+//! - [`bundle`]: a dbt run read back from its DEF bundle, after the bundle verified.
 //!
 //! ```no_run
 //! use clyra_warehouse::dbt::{self, RecordContext};
@@ -27,6 +28,7 @@
 //! ```
 
 pub mod artifacts;
+pub mod bundle;
 mod error;
 pub mod lineage;
 pub mod log;

@@ -334,9 +334,18 @@ mod tests {
         let a = node_run_id("2558b890-ae1e-4eb4-a44b-40964ebbbf36", "model.p.a");
         assert!(is_uuid(&a), "{a}");
         assert_eq!(a.as_bytes()[14], b'8', "version 8: {a}");
-        assert!(matches!(a.as_bytes()[19], b'8' | b'9' | b'a' | b'b'), "variant: {a}");
-        assert_eq!(a, node_run_id("2558b890-ae1e-4eb4-a44b-40964ebbbf36", "model.p.a"));
-        assert_ne!(a, node_run_id("2558b890-ae1e-4eb4-a44b-40964ebbbf36", "model.p.b"));
+        assert!(
+            matches!(a.as_bytes()[19], b'8' | b'9' | b'a' | b'b'),
+            "variant: {a}"
+        );
+        assert_eq!(
+            a,
+            node_run_id("2558b890-ae1e-4eb4-a44b-40964ebbbf36", "model.p.a")
+        );
+        assert_ne!(
+            a,
+            node_run_id("2558b890-ae1e-4eb4-a44b-40964ebbbf36", "model.p.b")
+        );
         assert_eq!(
             invocation_run_id("2558B890-AE1E-4EB4-A44B-40964EBBBF36"),
             "2558b890-ae1e-4eb4-a44b-40964ebbbf36"

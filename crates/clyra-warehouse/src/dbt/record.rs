@@ -334,7 +334,9 @@ pub fn record(
     let lineage = lineage::build(t.manifest.as_ref(), &run);
     // The log is used only when it is of the same invocation (run_record notes it otherwise).
     let decision_times = log
-        .filter(|l| l.invocation_id.is_none() || l.invocation_id.as_deref() == Some(&run.dbt.invocation_id))
+        .filter(|l| {
+            l.invocation_id.is_none() || l.invocation_id.as_deref() == Some(&run.dbt.invocation_id)
+        })
         .map(|l| l.guard_decision_ts.as_slice())
         .unwrap_or_default();
     let events = events(&run, decision_times);
@@ -813,7 +815,12 @@ fn replay_artifacts(
             .as_ref()
             .and_then(|r| r.results.iter().find(|r| r.unique_id == id))
             .and_then(|r| r.compiled_code.as_ref())
-            .or_else(|| manifest.nodes.get(id).and_then(|n| n.compiled_code.as_ref()))
+            .or_else(|| {
+                manifest
+                    .nodes
+                    .get(id)
+                    .and_then(|n| n.compiled_code.as_ref())
+            })
             .filter(|c| !c.trim().is_empty())
     };
     let mut picked: Vec<(&NodeRecord, ReplayModel, Vec<u8>)> = Vec::new();
@@ -821,8 +828,7 @@ fn replay_artifacts(
         let Some(mat) = n.materialization.as_deref() else {
             continue;
         };
-        if n.resource_type != "model" || n.status != "success" || !matches!(mat, "table" | "view")
-        {
+        if n.resource_type != "model" || n.status != "success" || !matches!(mat, "table" | "view") {
             continue;
         }
         let (Some(relation), Some(code)) = (relation_of(&n.unique_id), compiled_of(&n.unique_id))
@@ -838,7 +844,13 @@ fn replay_artifacts(
         let depends_on: BTreeSet<String> = manifest
             .nodes
             .get(&n.unique_id)
-            .map(|m| m.depends_on.nodes.iter().filter_map(|d| relation_of(d)).collect())
+            .map(|m| {
+                m.depends_on
+                    .nodes
+                    .iter()
+                    .filter_map(|d| relation_of(d))
+                    .collect()
+            })
             .unwrap_or_default();
         let model = ReplayModel {
             unique_id: n.unique_id.clone(),
