@@ -240,7 +240,7 @@ pub struct SealSummary {
 
 /// The engine's events as journal events.
 pub fn journal_events(
-    events: &[dbt::record::Event],
+    events: &[dbt::Event],
 ) -> Vec<(String, Option<String>, Option<jiff::Timestamp>, Value)> {
     events
         .iter()
@@ -249,7 +249,7 @@ pub fn journal_events(
 }
 
 /// The engine's artifacts as bundle artifacts.
-pub fn export_artifacts(artifacts: &[dbt::record::Artifact]) -> Vec<ExportArtifact> {
+pub fn export_artifacts(artifacts: &[dbt::Artifact]) -> Vec<ExportArtifact> {
     artifacts
         .iter()
         .map(|a| ExportArtifact {
@@ -279,30 +279,11 @@ fn record(args: RecordArgs, out: &Output) -> anyhow::Result<Exit> {
         ),
         None => None,
     };
-    let ctx = dbt::record::RecordContext {
-        command: None,
-        target: None,
-        replay: false,
-        interrupted: false,
-    };
-    let recorded = dbt::record::record(&target, log.as_ref(), &ctx)?;
-    let invocation = recorded
-        .run
-        .invocation_id
-        .clone()
-        .context("the artifacts carry no invocation_id: cannot name the run")?;
+    let recorded = dbt::record(&target, log.as_ref(), &dbt::RecordContext::default())?;
+    let invocation = recorded.run.dbt.invocation_id.clone();
     let run_id = format!("dbt-{invocation}");
     let mut sealer = Sealer::open(&args.evidence, run_id.clone())?;
-    let mut events = journal_events(&recorded.events);
-    if !recorded.events.iter().any(|e| e.kind == "dbt.run.finished") {
-        let status = recorded.run.status.clone();
-        events.push((
-            "dbt.run.finished".to_owned(),
-            Some(format!("dbt:{invocation}:dbt.run.finished")),
-            recorded.events.iter().filter_map(|e| e.ts).max(),
-            json!({"status": status, "interrupted": false, "invocation_id": invocation, "recorded_by": "clyra dbt record"}),
-        ));
-    }
+    let events = journal_events(&recorded.events);
     let total = events.len();
     let appended = sealer.append(events)?;
     let path = bundle_path(&args.evidence.out_dir, &run_id);
@@ -311,7 +292,7 @@ fn record(args: RecordArgs, out: &Output) -> anyhow::Result<Exit> {
         &json!({
             "ok": true,
             "run_id": run_id,
-            "status": recorded.run.status,
+            "status": recorded.run.status.as_str(),
             "events": total,
             "appended": appended,
             "bundle": summary,
@@ -320,7 +301,7 @@ fn record(args: RecordArgs, out: &Output) -> anyhow::Result<Exit> {
             format!(
                 "recorded dbt run {invocation} ({} events, {appended} new)\n  status   {}\n  bundle   {} ({} entries, {} bytes)\nverify with: clyra verify {} --trust .clyra/trust.json",
                 total,
-                recorded.run.status,
+                recorded.run.status.as_str(),
                 summary.bundle.display(),
                 summary.entries,
                 summary.bytes,

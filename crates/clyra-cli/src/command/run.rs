@@ -330,29 +330,53 @@ pub fn run(args: RunArgs, out: &Output) -> anyhow::Result<Exit> {
         None
     };
     let target = dbt::read_target(&target_dir);
-    let ctx = dbt::record::RecordContext {
+    let ctx = dbt::RecordContext {
         command: Some(shell_join(&args.command)),
         target: None,
         replay: warehouse.is_some() && !args.no_snapshot,
         interrupted,
     };
     let recorded = match &target {
-        Ok(t) => dbt::record::record(t, log.as_ref(), &ctx).map_err(anyhow::Error::from),
+        Ok(t) => dbt::record(t, log.as_ref(), &ctx).map_err(anyhow::Error::from),
         Err(e) => Err(anyhow::anyhow!("{e}")),
     };
     let mut invocation_id = log.as_ref().and_then(|l| l.invocation_id.clone());
+    let mut engine_finished = serde_json::Map::new();
     match recorded {
         Ok(r) => {
-            status_word = r.run.status.clone();
+            status_word = r.run.status.as_str().to_owned();
             if invocation_id.is_none() {
-                invocation_id = r.run.invocation_id.clone();
+                invocation_id = Some(r.run.dbt.invocation_id.clone());
             }
-            unfinished = r.run.unfinished.clone();
-            relations = r.run.built_relations();
-            let evs: Vec<_> = journal_events(&r.events)
-                .into_iter()
-                .filter(|(kind, ..)| kind != "dbt.run.finished")
+            unfinished = r
+                .run
+                .started_not_finished
+                .iter()
+                .map(|n| n.unique_id.clone())
                 .collect();
+            relations = r
+                .run
+                .nodes
+                .iter()
+                .filter(|n| matches!(n.resource_type.as_str(), "model" | "seed" | "snapshot"))
+                .filter_map(|n| {
+                    let mat = match n.resource_type.as_str() {
+                        "seed" => "seed".to_owned(),
+                        _ => n.materialization.clone()?,
+                    };
+                    Some((n.relation.clone()?, mat))
+                })
+                .collect();
+            let mut evs = Vec::new();
+            for e in journal_events(&r.events) {
+                if e.0 == "dbt.run.finished" {
+                    if let Value::Object(m) = e.3 {
+                        engine_finished = m;
+                    }
+                } else {
+                    evs.push(e);
+                }
+            }
             if let Err(e) = sealer.append(evs) {
                 problems.push(format!("journaling dbt's nodes: {e:#}"));
             }
@@ -411,13 +435,18 @@ pub fn run(args: RunArgs, out: &Output) -> anyhow::Result<Exit> {
         }
     }
 
-    let mut finished = json!({
-        "status": status_word,
-        "interrupted": interrupted,
-        "exit_code": exit_code,
-        "dbt_ms": dbt_ms,
-        "nodes_started_not_finished": unfinished,
-    });
+    let mut finished = Value::Object(engine_finished);
+    for (k, v) in [
+        ("status", json!(status_word)),
+        ("interrupted", json!(interrupted)),
+        ("exit_code", json!(exit_code)),
+        ("dbt_ms", json!(dbt_ms)),
+    ] {
+        finished[k] = v;
+    }
+    if !unfinished.is_empty() {
+        finished["nodes_started_not_finished"] = json!(unfinished);
+    }
     if let Some(i) = interrupt {
         finished["signal"] = json!(i.name());
         finished["escalation"] = json!(escalation);

@@ -1,109 +1,44 @@
 //! dbt: artifacts (run_results v6, manifest v12, the JSON log), the evidence recorded per node,
 //! lineage with trust hints, OpenLineage events, and `clyra dbt init`'s project edits.
+//!
+//! - [`artifacts`]: typed, tolerant readers of `run_results.json` (schema v6) and `manifest.json`
+//!   (schema v12): unknown fields are ignored, an unknown major schema version is refused, every
+//!   error names the file, the line and column and the JSON pointer. [`read_target`] reads a
+//!   target directory.
+//! - [`log`]: dbt's JSON log file (`--log-format-file json`), read line by line; a line that is not
+//!   JSON or lacks a field is counted, never fatal. Yields the nodes started and finished and the
+//!   `clyra_guard` decisions. [`read_log`].
+//! - [`record`]: what a DEF bundle of a dbt run holds: `dbt/run.json` ([`RunRecord`]),
+//!   `dbt/lineage.json`, the journal events, the replay set; deterministic, so the same files
+//!   give the same bytes. [`record()`].
+//! - [`lineage`]: the graph sources → seeds / models / snapshots → exposures with trust hints
+//!   (rules in `docs/dbt/lineage.md`), as a text tree, Graphviz DOT or SVG.
+//! - [`openlineage`]: OpenLineage 2-0-2 RunEvents with Clyra's `clyra_evidence` run facet.
+//! - [`bundle`]: a dbt run read back from its DEF bundle, after the bundle verified.
+//!
+//! ```no_run
+//! use clyra_warehouse::dbt::{self, RecordContext};
+//!
+//! let target = dbt::read_target("target".as_ref())?;
+//! let log = dbt::read_log("logs/dbt.log".as_ref()).ok();
+//! let recorded = dbt::record(&target, log.as_ref(), &RecordContext::default())?;
+//! println!("{} nodes, status {}", recorded.run.nodes.len(), recorded.run.status.as_str());
+//! print!("{}", recorded.lineage.to_text_tree());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
-#![allow(missing_debug_implementations)]
-// LEAD-STUB: replaced by helper A's engine at merge.
-use std::path::Path;
+pub mod artifacts;
+pub mod bundle;
+mod error;
+pub mod lineage;
+pub mod log;
+pub mod openlineage;
+pub mod record;
+mod time;
 
-/// Stub.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct DbtError(String);
-
-/// Stub.
-#[derive(Debug)]
-pub struct TargetArtifacts;
-
-/// Stub.
-#[derive(Debug)]
-pub struct LogSummary {
-    /// Stub.
-    pub invocation_id: Option<String>,
-}
-
-/// Stub.
-pub fn read_target(dir: &Path) -> Result<TargetArtifacts, DbtError> {
-    if dir.join("run_results.json").exists() {
-        Ok(TargetArtifacts)
-    } else {
-        Err(DbtError(format!(
-            "no run_results.json in {}",
-            dir.display()
-        )))
-    }
-}
-
-/// Stub.
-pub fn read_log(_path: &Path) -> Result<LogSummary, DbtError> {
-    Ok(LogSummary {
-        invocation_id: None,
-    })
-}
-
-/// Stub.
-pub mod record {
-    use super::*;
-    /// Stub.
-    pub struct RecordContext {
-        /// Stub.
-        pub command: Option<String>,
-        /// Stub.
-        pub target: Option<String>,
-        /// Stub.
-        pub replay: bool,
-        /// Stub.
-        pub interrupted: bool,
-    }
-    /// Stub.
-    pub struct Event {
-        /// Stub.
-        pub kind: String,
-        /// Stub.
-        pub id: String,
-        /// Stub.
-        pub ts: Option<jiff::Timestamp>,
-        /// Stub.
-        pub body: serde_json::Value,
-    }
-    /// Stub.
-    pub struct Artifact {
-        /// Stub.
-        pub path: String,
-        /// Stub.
-        pub bytes: Vec<u8>,
-        /// Stub.
-        pub media_type: String,
-    }
-    /// Stub.
-    pub struct RunRecord {
-        /// Stub.
-        pub status: String,
-        /// Stub.
-        pub invocation_id: Option<String>,
-        /// Stub.
-        pub unfinished: Vec<String>,
-    }
-    impl RunRecord {
-        /// Stub.
-        pub fn built_relations(&self) -> Vec<(String, String)> {
-            Vec::new()
-        }
-    }
-    /// Stub.
-    pub struct Recorded {
-        /// Stub.
-        pub run: RunRecord,
-        /// Stub.
-        pub events: Vec<Event>,
-        /// Stub.
-        pub artifacts: Vec<Artifact>,
-    }
-    /// Stub.
-    pub fn record(
-        _t: &TargetArtifacts,
-        _log: Option<&LogSummary>,
-        _ctx: &RecordContext,
-    ) -> Result<Recorded, DbtError> {
-        Err(DbtError("stub".into()))
-    }
-}
+pub use artifacts::{read_target, Manifest, RunResults, TargetArtifacts};
+pub use error::DbtError;
+pub use log::{read_log, LogSummary, LoggedNode};
+pub use record::{
+    record, Artifact, Event, NodeRecord, RecordContext, Recorded, RunRecord, RunStatus,
+};
