@@ -359,12 +359,14 @@ pub fn run(args: RunArgs, out: &Output) -> anyhow::Result<Exit> {
                 .nodes
                 .iter()
                 .filter(|n| matches!(n.resource_type.as_str(), "model" | "seed" | "snapshot"))
+                .filter(|n| n.status == "success")
                 .filter_map(|n| {
                     let mat = match n.resource_type.as_str() {
                         "seed" => "seed".to_owned(),
                         _ => n.materialization.clone()?,
                     };
-                    Some((n.relation.clone()?, mat))
+                    let (schema, name) = split_relation(n.relation.as_deref()?)?;
+                    Some((clyra_warehouse::snapshot::table_key(&schema, &name), mat))
                 })
                 .collect();
             let mut evs = Vec::new();
@@ -801,7 +803,7 @@ impl Warehouse {
                 if !schemas.contains(&schema) {
                     schemas.push(schema);
                 }
-                if mat == "table" || mat == "seed" || mat == "incremental" {
+                if matches!(mat.as_str(), "table" | "seed" | "incremental" | "snapshot") {
                     exact.push(rel.clone());
                 }
             }
@@ -818,6 +820,49 @@ impl Warehouse {
     }
 }
 
+/// The schema and name of a dbt relation (`"db"."schema"."name"`, `schema.name`, quoted or bare
+/// parts, `""` inside quotes), ignoring the database part.
+fn split_relation(relation: &str) -> Option<(String, String)> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut chars = relation.chars().peekable();
+    loop {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        part.push('"');
+                    }
+                    '"' => break,
+                    c => part.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == '.' {
+                    break;
+                }
+                part.push(c);
+                chars.next();
+            }
+        }
+        parts.push(part);
+        match chars.next() {
+            Some('.') => continue,
+            None => break,
+            Some(_) => return None,
+        }
+    }
+    match parts.as_slice() {
+        [.., schema, name] if parts.len() <= 3 && !schema.is_empty() && !name.is_empty() => {
+            Some((schema.clone(), name.clone()))
+        }
+        _ => None,
+    }
+}
+
 fn like_escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
@@ -827,6 +872,21 @@ fn like_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relations_of_dbt() {
+        let p = |s: &str| split_relation(s).map(|(a, b)| format!("{a}|{b}"));
+        assert_eq!(
+            p("\"test\".\"an\".\"orders\"").as_deref(),
+            Some("an|orders")
+        );
+        assert_eq!(p("an.orders").as_deref(), Some("an|orders"));
+        assert_eq!(p("\"a.b\".\"x\"\"y\"").as_deref(), Some("a.b|x\"y"));
+        assert_eq!(p("orders"), None);
+        assert_eq!(p("a.b.c.d"), None);
+        assert_eq!(p("\"unterminated"), None);
+        assert_eq!(p("\"a\"x.b"), None);
+    }
 
     #[test]
     fn flag_values() {
