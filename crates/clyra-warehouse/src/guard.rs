@@ -14,6 +14,9 @@
 //! - `clyra_guard.events`: an audit row for each statement let through above a threshold.
 //! - `clyra_guard.reattach(regclass)` and, for superusers, event triggers that put the guard back
 //!   on tables dbt recreates.
+//! - For the clyra_guard dbt package (docs/dbt/package.md): `clyra_guard.dbt_invocations`, where
+//!   its hooks record invocations (`INSERT` for every role), and `approval_for` /
+//!   `approval_used`, with which its safe_* macros check and use up the same grants.
 //!
 //! The database cannot check the token's signature: [`register_grant`] is the trust boundary,
 //! and only the roles given to [`install`] as granters may call it. The caller redeems the token

@@ -1,10 +1,16 @@
 -- Clyra warehouse guards, part 1: the clyra_guard schema, its tables and their privileges.
 -- Idempotent: every statement can run again on an installed guard.
--- Privileges: nothing in this schema is readable or writable by PUBLIC. Only the installing
--- role (the owner) reads and writes the tables; grants are added through
--- clyra_guard.register_grant, executable only by the roles given at install time (--granter).
+-- Privileges: nothing in this schema is readable or writable by PUBLIC, except
+-- clyra_guard.dbt_invocations (INSERT and SELECT, see below). Only the installing role (the owner)
+-- reads and writes the other tables; grants are added through clyra_guard.register_grant,
+-- executable only by the roles given at install time (--granter).
 
 CREATE SCHEMA IF NOT EXISTS clyra_guard;
+-- The clyra_guard dbt package's hooks create the schema when it is missing and they may: the
+-- installer takes it over, so that the dbt role cannot drop the guard's objects as the schema's
+-- owner (a no-op when the installer owns it already; only a superuser can take it from another
+-- role, anyone else gets "must be owner of schema clyra_guard").
+ALTER SCHEMA clyra_guard OWNER TO CURRENT_USER;
 COMMENT ON SCHEMA clyra_guard IS
   'Clyra warehouse guards: mass UPDATE/DELETE/TRUNCATE need an approval (docs/warehouses/guards.md)';
 REVOKE ALL ON SCHEMA clyra_guard FROM PUBLIC;
@@ -78,5 +84,24 @@ CREATE INDEX IF NOT EXISTS events_at ON clyra_guard.events (at);
 
 CREATE SEQUENCE IF NOT EXISTS clyra_guard.blocked_statements;
 
+-- dbt invocations of projects that use the clyra_guard dbt package (dbt/clyra_guard,
+-- docs/dbt/package.md): its on-run-start and on-run-end hooks insert one row each, and `clyra
+-- run` reconciles them with its journal. The hooks create this table themselves where they may
+-- (same definition); it is created here so that dbt roles that may not create it can record.
+CREATE TABLE IF NOT EXISTS clyra_guard.dbt_invocations (
+  invocation_id text        NOT NULL,
+  clyra_run_id  text,
+  phase         text        NOT NULL CHECK (phase IN ('start', 'end')),
+  dbt_version   text,
+  target_name   text,
+  recorded_at   timestamptz NOT NULL DEFAULT now(),
+  results       jsonb
+);
+-- Owned by the installer, like the schema: the owner of a table can put triggers on it.
+ALTER TABLE clyra_guard.dbt_invocations OWNER TO CURRENT_USER;
+
 REVOKE ALL ON ALL TABLES IN SCHEMA clyra_guard FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA clyra_guard FROM PUBLIC;
+-- Every dbt role records its invocations, and the wrapper reads them back; the rows are ids,
+-- versions and counts by status, nothing secret. No UPDATE or DELETE.
+GRANT INSERT, SELECT ON clyra_guard.dbt_invocations TO PUBLIC;

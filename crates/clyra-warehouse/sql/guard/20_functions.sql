@@ -1,7 +1,8 @@
 -- Clyra warehouse guards, part 2: the functions. Idempotent (CREATE OR REPLACE).
 -- Every function that touches the guard's tables is SECURITY DEFINER with a fixed search_path
 -- (pg_catalog, pg_temp), and names everything schema-qualified. EXECUTE is revoked from PUBLIC
--- at the end and granted back only for version() and reattach().
+-- at the end and granted back only for version(), reattach() and the two functions of the dbt
+-- package (approval_for, approval_used), which do nothing without the token itself.
 --
 -- SQLSTATEs (class YG, implementation-defined):
 --   YG001  a statement above the guard's threshold, without an approval
@@ -317,6 +318,118 @@ BEGIN
 END
 $fn$;
 
+-- For the clyra_guard dbt package (dbt/clyra_guard, docs/dbt/package.md): its safe_update,
+-- safe_delete and safe_merge macros count the rows a statement would touch before running it;
+-- above the policy's threshold they ask here whether `tok` (NULL: the session's clyra.approval)
+-- is an approval `clyra warehouse grant` registered for `rel`, allowing `op` on `n` rows, unused
+-- and unexpired. Nothing is used up here; a grant found is locked (FOR UPDATE) until the
+-- transaction ends, so the statement and approval_used() after it see it unchanged.
+-- status: none (no token), unknown, other_table (registered for other tables only), used,
+-- expired, operation (not allowed), rows (more than approved), valid. A caller must hold the
+-- token itself (its digest matches nothing), so EXECUTE is granted to PUBLIC.
+CREATE OR REPLACE FUNCTION clyra_guard.approval_for(tok text, rel regclass, op text, n bigint)
+RETURNS TABLE (status text, approval_id text, token_id text, token_sha256 text, max_rows bigint,
+               expires_at timestamptz)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  t text := coalesce(tok, current_setting('clyra.approval', true));
+  d bytea;
+  c record;
+  g record;
+BEGIN
+  IF t IS NULL OR t = '' THEN
+    status := 'none';
+    RETURN NEXT;
+    RETURN;
+  END IF;
+  d := sha256(convert_to(t, 'UTF8'));
+  token_sha256 := encode(d, 'hex');
+  SELECT ns.nspname, cl.relname INTO c
+    FROM pg_class cl JOIN pg_namespace ns ON ns.oid = cl.relnamespace WHERE cl.oid = rel;
+  SELECT * INTO g FROM clyra_guard.grants gr
+   WHERE gr.token_sha256 = d AND gr.schema_name = c.nspname AND gr.table_name = c.relname
+   FOR UPDATE;
+  IF NOT FOUND THEN
+    SELECT gr.approval_id, gr.token_id INTO approval_id, token_id
+      FROM clyra_guard.grants gr WHERE gr.token_sha256 = d ORDER BY gr.id LIMIT 1;
+    status := CASE WHEN FOUND THEN 'other_table' ELSE 'unknown' END;
+    RETURN NEXT;
+    RETURN;
+  END IF;
+  approval_id := g.approval_id;
+  token_id := g.token_id;
+  max_rows := g.max_rows;
+  expires_at := g.expires_at;
+  status := CASE
+    WHEN g.used_at IS NOT NULL THEN 'used'
+    WHEN g.expires_at <= clock_timestamp() THEN 'expired'
+    WHEN op IS NULL OR NOT (op = ANY (g.operations)) THEN 'operation'
+    WHEN n IS NULL OR n > g.max_rows THEN 'rows'
+    ELSE 'valid' END;
+  RETURN NEXT;
+END
+$fn$;
+
+-- Uses up the grant approval_for() found valid, once the macro's statement ran (`n` rows, the
+-- threshold it exceeded), with an audit row in clyra_guard.events, like the statement trigger
+-- does. When the table's guard trigger already used it for that statement (in this transaction:
+-- approval_for's lock kept everyone else out), there is nothing left to do. Returns `used`
+-- or `used by the guard trigger`; raises YG002-YG004 like the trigger.
+CREATE OR REPLACE FUNCTION clyra_guard.approval_used(tok text, rel regclass, op text, n bigint,
+                                                     threshold text)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  t text := coalesce(tok, current_setting('clyra.approval', true));
+  c record;
+  g record;
+BEGIN
+  SELECT ns.nspname, cl.relname INTO c
+    FROM pg_class cl JOIN pg_namespace ns ON ns.oid = cl.relnamespace WHERE cl.oid = rel;
+  SELECT * INTO g FROM clyra_guard.grants gr
+   WHERE gr.token_sha256 = sha256(convert_to(coalesce(t, ''), 'UTF8'))
+     AND gr.schema_name = c.nspname AND gr.table_name = c.relname
+   FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'YG002',
+      MESSAGE = format('clyra guard: no approval registered for %s.%s holds this token',
+                       c.nspname, c.relname);
+  END IF;
+  IF g.used_at IS NOT NULL THEN
+    IF g.used_at >= now() AND g.used_by = session_user THEN
+      RETURN 'used by the guard trigger';
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'YG003',
+      MESSAGE = format('clyra guard: approval %s was already used at %s (%s of %s rows); an '
+                       'approval lets one statement through', g.approval_id, g.used_at,
+                       upper(g.used_operation), g.used_rows);
+  END IF;
+  IF g.expires_at <= clock_timestamp() THEN
+    RAISE EXCEPTION USING ERRCODE = 'YG004',
+      MESSAGE = format('clyra guard: approval %s expired at %s', g.approval_id, g.expires_at);
+  END IF;
+  IF op IS NULL OR NOT (op = ANY (g.operations)) OR n IS NULL OR n > g.max_rows THEN
+    RAISE EXCEPTION USING ERRCODE = 'YG002',
+      MESSAGE = format('clyra guard: approval %s allows %s on at most %s rows, not %s of %s rows',
+                       g.approval_id, array_to_string(g.operations, ', '), g.max_rows,
+                       upper(op), n);
+  END IF;
+  UPDATE clyra_guard.grants
+     SET used_at = clock_timestamp(), used_by = session_user, used_operation = op, used_rows = n
+   WHERE id = g.id;
+  INSERT INTO clyra_guard.events (schema_name, table_name, operation, rows, threshold, decision,
+                                  approval_id, db_user, application_name, clyra_session)
+  VALUES (c.nspname, c.relname, op, n, coalesce(threshold, 'above the dbt policy threshold'),
+          'allowed', g.approval_id, session_user, current_setting('application_name', true),
+          current_setting('clyra.session', true));
+  RETURN 'used';
+END
+$fn$;
+
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA clyra_guard FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION clyra_guard.version() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION clyra_guard.reattach(regclass) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION clyra_guard.approval_for(text, regclass, text, bigint) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION clyra_guard.approval_used(text, regclass, text, bigint, text) TO PUBLIC;
