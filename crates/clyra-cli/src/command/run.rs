@@ -37,6 +37,8 @@ SIGINT so that dbt cancels its queries, then SIGTERM and SIGKILL follow after --
 queries a killed dbt left running are cancelled on the server. After dbt exits: a second anchor, a \
 metadata snapshot of the models' relations (replay set for `clyra replay`), the hooks' rows in \
 clyra_guard.dbt_invocations, then the bundle.\n\n\
+With --format json, stdout holds one JSON summary (run id, status, bundle) and dbt's console \
+output goes to stderr.\n\n\
 Exit code: dbt's own (0 ok, 1 model or test failures, 2 dbt error), 130 or 143 when this wrapper \
 was interrupted by SIGINT or SIGTERM, 1 when the evidence could not be sealed (the message says \
 why; the journal keeps what was recorded).\n\n\
@@ -150,6 +152,11 @@ pub fn run(args: RunArgs, out: &Output) -> anyhow::Result<Exit> {
         prune_runs(&args.runs_dir, args.keep_runs);
     }
 
+    // An approval token given on the command line (`--vars '{clyra_approval: …}'`) or in the
+    // environment is a bearer credential: dbt copies it into run_results.json and its log, and it
+    // must not reach the evidence. Every copy is replaced with its digest.
+    let secrets = approval_secrets(&args.command);
+
     // Everything that can fail for configuration reasons fails here, before dbt runs.
     let mut sealer = Sealer::open(&args.evidence, run_id.clone())?;
     let guard_policy = guard_policy_env(args.policy.as_deref())?;
@@ -167,7 +174,7 @@ pub fn run(args: RunArgs, out: &Output) -> anyhow::Result<Exit> {
         Some(format!("{run_id}:started")),
         None,
         json!({
-            "command": args.command,
+            "command": args.command.iter().map(|a| redact_str(a, &secrets)).collect::<Vec<_>>(),
             "program": program,
             "clyra_version": env!("CARGO_PKG_VERSION"),
             "run_dir": run_dir,
@@ -212,6 +219,10 @@ pub fn run(args: RunArgs, out: &Output) -> anyhow::Result<Exit> {
     }
     if let Some((json, _)) = &guard_policy {
         cmd.env("CLYRA_GUARD_POLICY", json);
+    }
+    if out.is_json() {
+        // stdout carries one JSON document: clyra's summary. dbt's console output goes to stderr.
+        cmd.stdout(std::io::stderr());
     }
     {
         use std::os::unix::process::CommandExt as _;
@@ -331,7 +342,7 @@ pub fn run(args: RunArgs, out: &Output) -> anyhow::Result<Exit> {
     };
     let target = dbt::read_target(&target_dir);
     let ctx = dbt::RecordContext {
-        command: Some(shell_join(&args.command)),
+        command: Some(redact_str(&shell_join(&args.command), &secrets)),
         target: None,
         replay: warehouse.is_some() && !args.no_snapshot,
         interrupted,
@@ -370,7 +381,8 @@ pub fn run(args: RunArgs, out: &Output) -> anyhow::Result<Exit> {
                 })
                 .collect();
             let mut evs = Vec::new();
-            for e in journal_events(&r.events) {
+            for mut e in journal_events(&r.events) {
+                redact_value(&mut e.3, &secrets);
                 if e.0 == "dbt.run.finished" {
                     if let Value::Object(m) = e.3 {
                         engine_finished = m;
@@ -383,12 +395,17 @@ pub fn run(args: RunArgs, out: &Output) -> anyhow::Result<Exit> {
                 problems.push(format!("journaling dbt's nodes: {e:#}"));
             }
             artifacts = export_artifacts(&r.artifacts);
+            for a in &mut artifacts {
+                redact_bytes(&mut a.bytes, &secrets);
+            }
         }
         Err(e) => problems.push(format!("dbt's artifacts: {e:#}")),
     }
     if interrupted {
         status_word = "cancelled".to_owned();
-    } else if exit_code != Some(0) && status_word == "success" {
+    } else if exit_code != Some(0) {
+        // dbt failed (a failing test or model, or an error before anything ran): whatever the
+        // artifacts say about the nodes, the run did not succeed.
         status_word = "error".to_owned();
     }
 
@@ -820,6 +837,97 @@ impl Warehouse {
     }
 }
 
+/// Approval tokens the wrapped command carries: `clyra_approval` in a `--vars` value, and
+/// `CLYRA_APPROVAL` in the environment.
+fn approval_secrets(command: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(v) = std::env::var("CLYRA_APPROVAL") {
+        if !v.trim().is_empty() {
+            out.push(v.trim().to_owned());
+        }
+    }
+    for arg in command {
+        let mut rest = arg.as_str();
+        while let Some(i) = rest.find("clyra_approval") {
+            rest = &rest[i + "clyra_approval".len()..];
+            let after =
+                rest.trim_start_matches(|c: char| c == '"' || c == '\'' || c.is_whitespace());
+            let Some(after) = after.strip_prefix(':') else {
+                continue;
+            };
+            let after = after.trim_start();
+            let (quote, body) = match after.chars().next() {
+                Some(q @ ('"' | '\'')) => (Some(q), &after[1..]),
+                _ => (None, after),
+            };
+            let end = body
+                .find(|c: char| match quote {
+                    Some(q) => c == q,
+                    None => c == ',' || c == '}' || c.is_whitespace(),
+                })
+                .unwrap_or(body.len());
+            let token = body[..end].trim();
+            if token.len() >= 8 {
+                out.push(token.to_owned());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn redaction(secret: &str) -> String {
+    let d = clyra_evidence::Digest::sha256(secret.as_bytes()).to_hex();
+    format!("[redacted clyra_approval sha256:{}]", &d[..16])
+}
+
+fn redact_str(s: &str, secrets: &[String]) -> String {
+    let mut out = s.to_owned();
+    for secret in secrets {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), &redaction(secret));
+        }
+    }
+    out
+}
+
+fn redact_value(v: &mut Value, secrets: &[String]) {
+    if secrets.is_empty() {
+        return;
+    }
+    match v {
+        Value::String(s) => *s = redact_str(s, secrets),
+        Value::Array(a) => a.iter_mut().for_each(|x| redact_value(x, secrets)),
+        Value::Object(m) => m.values_mut().for_each(|x| redact_value(x, secrets)),
+        _ => {}
+    }
+}
+
+/// Replaces the secrets in a file's bytes. Tokens are URL-safe text, and the replacement holds no
+/// quote or backslash, so JSON stays JSON (and canonical JSON canonical: keys are unchanged).
+fn redact_bytes(bytes: &mut Vec<u8>, secrets: &[String]) {
+    for secret in secrets {
+        let needle = secret.as_bytes();
+        if needle.is_empty() || !bytes.windows(needle.len()).any(|w| w == needle) {
+            continue;
+        }
+        let with = redaction(secret).into_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i..].starts_with(needle) {
+                out.extend_from_slice(&with);
+                i += needle.len();
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        *bytes = out;
+    }
+}
+
 /// The schema and name of a dbt relation (`"db"."schema"."name"`, `schema.name`, quoted or bare
 /// parts, `""` inside quotes), ignoring the database part.
 fn split_relation(relation: &str) -> Option<(String, String)> {
@@ -872,6 +980,45 @@ fn like_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn approval_tokens_are_found_and_redacted() {
+        let cmd: Vec<String> = [
+            "dbt",
+            "run",
+            "--vars",
+            "{clyra_backfill: true, clyra_approval: 'v1.abcDEF-123_xyz.sig'}",
+            "--vars={\"clyra_approval\": \"tok2-longer-value\"}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let secrets = approval_secrets(&cmd);
+        assert!(
+            secrets.contains(&"v1.abcDEF-123_xyz.sig".to_owned()),
+            "{secrets:?}"
+        );
+        assert!(
+            secrets.contains(&"tok2-longer-value".to_owned()),
+            "{secrets:?}"
+        );
+        let mut v = serde_json::json!({"args": {"vars": {"clyra_approval": "v1.abcDEF-123_xyz.sig"}},
+            "cmd": shell_join(&cmd)});
+        redact_value(&mut v, &secrets);
+        let text = v.to_string();
+        assert!(
+            !text.contains("abcDEF") && !text.contains("tok2-longer"),
+            "{text}"
+        );
+        assert!(text.contains("[redacted clyra_approval sha256:"), "{text}");
+        let mut bytes = br#"{"a":"x v1.abcDEF-123_xyz.sig y"}"#.to_vec();
+        redact_bytes(&mut bytes, &secrets);
+        let back: Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(
+            back["a"].as_str().unwrap().starts_with("x [redacted"),
+            "{back}"
+        );
+    }
 
     #[test]
     fn relations_of_dbt() {
