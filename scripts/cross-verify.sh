@@ -3,7 +3,8 @@
 #   1. every golden vector (spec/*/test-vectors), which must match expected.json exactly, through
 #      both CLIs (exit status and JSON report) and the TS library (same report as its CLI);
 #   2. bundles cut from real journals: the demo's SQLite journal (a DEF run and a PEF session)
-#      and a Postgres journal (a run export and a time-range export), which must verify, and
+#      and a Postgres journal (a run export and a time-range export), and a real dbt run sealed
+#      by `clyra run` (examples/dbt-integration, pinned dbt), which must verify, and
 #      byte-flip mutants of them, on which both must agree;
 #   3. mutants of every valid golden vector from the mutation fuzzer (fixed seed, 40 per case:
 #      crates/clyra-evidence/examples/gen_mutants.rs), on which both must agree;
@@ -72,13 +73,33 @@ JSON
 "$CLYRA" bundle export --store "$store" --tenant acme --kind pef --key "$work/demo/keys/clyra.key" \
   --from 2000-01-01T00:00:00Z --to 2100-01-01T00:00:00Z --out "$work/pg-range.pef.zip" > /dev/null
 case_dir pg-run-def "$work/pg-run.def.zip" "$work/demo/trust.json" valid
+
+# A real dbt run (examples/dbt-integration, the pinned dbt from `make dbt-venv`) sealed by
+# `clyra run`, anchored and snapshotted on Postgres, signed with the demo's key.
+dbt_db="xverify_dbt_$$"
+psql "$PG_URL" -qc "CREATE DATABASE $dbt_db" > /dev/null
+dbt_dsn="${PG_URL%/*}/$dbt_db"
+mkdir -p "$work/dbt"
+cp -r examples/dbt-integration/. "$work/dbt/"
+rm -rf "$work/dbt/target" "$work/dbt/dbt_packages" "$work/dbt/logs" "$work/dbt/.clyra"
+printf 'packages:\n  - local: %s\n' "$root/dbt/clyra_guard" > "$work/dbt/packages.yml"
+(
+  cd "$work/dbt"
+  export PATH="$root/.venv-dbt/bin:$PATH" DBT_PROFILES_DIR="$work/dbt" CLYRA_EXAMPLE_PGDATABASE="$dbt_db" \
+    DBT_SEND_ANONYMOUS_USAGE_STATS=false
+  dbt deps --quiet > /dev/null
+  "$CLYRA" run --dsn "$dbt_dsn" --key "$work/demo/keys/clyra.key" --out-dir "$work/dbt-bundles" \
+    -- dbt build --quiet > "$work/dbt-run.log" 2>&1 || { cat "$work/dbt-run.log"; exit 1; }
+)
+psql "$PG_URL" -qc "DROP DATABASE IF EXISTS $dbt_db WITH (FORCE)" > /dev/null
+case_dir dbt-run-def "$(ls "$work"/dbt-bundles/*.def.zip)" "$work/demo/trust.json" valid
 case_dir pg-range-pef "$work/pg-range.pef.zip" "$work/demo/trust.json" valid
 
 # Mutants: one flipped byte at 24 spread offsets of each exported bundle; both verifiers must agree.
 python3 - "$work" <<'PY'
 import os, sys, shutil
 work = sys.argv[1]
-for name in ("demo-run-def", "pg-run-def", "pg-range-pef"):
+for name in ("demo-run-def", "pg-run-def", "pg-range-pef", "dbt-run-def"):
     src = os.path.join(work, "cases", name)
     data = open(os.path.join(src, "bundle.zip"), "rb").read()
     for k in range(24):
