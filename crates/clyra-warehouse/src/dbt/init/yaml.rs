@@ -68,11 +68,17 @@ pub fn add_hooks(file: &str, text: &str) -> Result<Edited, Refused> {
     let by_hand = hooks_by_hand();
     let mut current = text.to_owned();
     let mut changes = Vec::new();
+    let mut markers = Vec::new();
     for (i, (key, call, hook)) in HOOKS.iter().enumerate() {
         let sibling = HOOKS.get(1 - i).map(|h| h.0);
         let item = Item::Hook { key, call, hook };
+        let before = changes.len();
         current = add_item(file, &current, &item, sibling, &by_hand, &mut changes)?;
+        if changes.len() > before {
+            markers.push(*hook);
+        }
     }
+    let changes = final_lines(changes, &markers, &current);
     Ok(Edited {
         text: current,
         changes,
@@ -89,7 +95,29 @@ pub fn add_local_package(file: &str, text: &str, path: &str) -> Result<Edited, R
     let mut changes = Vec::new();
     let item = Item::Package { path };
     let text = add_item(file, text, &item, None, &by_hand, &mut changes)?;
+    let marker = format!("local: {path}");
+    let changes = final_lines(changes, &[marker.as_str()], &text);
     Ok(Edited { text, changes })
+}
+
+/// Rewrites each change's `(line N)` to the line of the final text holding its marker (a later
+/// edit may have moved it).
+fn final_lines(changes: Vec<String>, markers: &[&str], text: &str) -> Vec<String> {
+    changes
+        .into_iter()
+        .zip(markers)
+        .map(|(change, marker)| {
+            let found = text
+                .lines()
+                .position(|l| l.contains(marker) && !l.trim_start().starts_with('#'));
+            match (change.rfind(" (line "), found) {
+                (Some(at), Some(n)) => {
+                    format!("{} (line {})", change.get(..at).unwrap_or_default(), n + 1)
+                }
+                _ => change,
+            }
+        })
+        .collect()
 }
 
 /// The hooks as a user adds them by hand.
@@ -172,12 +200,14 @@ impl Item<'_> {
         }
     }
 
-    /// Whether `value` (the key's whole value) already holds the item.
-    fn present_in(&self, value: &Node) -> bool {
+    /// Whether `value` (the key's whole value) already holds the item, looking through aliases
+    /// (so that a hook added by hand to an anchored list counts).
+    fn present_in(&self, value: &Node, anchors: &Anchors) -> bool {
         match self {
             Item::Hook { call, .. } => {
                 let mut found = false;
-                value.walk_scalars(&mut |s| {
+                let mut budget = WALK_BUDGET;
+                value.walk_scalars(anchors, &mut budget, &mut |s| {
                     let squeezed: String = s.chars().filter(|c| !c.is_whitespace()).collect();
                     found |= squeezed.contains(call);
                 });
@@ -185,10 +215,10 @@ impl Item<'_> {
             }
             Item::Package { path } => {
                 let want = normalize_path(path);
-                let Node::Seq { items, .. } = value else {
+                let Node::Seq { items, .. } = anchors.resolve(value) else {
                     return false;
                 };
-                items.iter().any(|item| match item {
+                items.iter().any(|item| match anchors.resolve(item) {
                     Node::Map { entries, .. } => entries.iter().any(|(k, v)| {
                         k.scalar() == Some("local") && v.scalar().map(normalize_path) == Some(want)
                     }),
@@ -295,16 +325,27 @@ impl Node {
         }
     }
 
-    /// Calls `f` on every scalar, keys included (depth is bounded by the parser's limit).
-    fn walk_scalars(&self, f: &mut dyn FnMut(&str)) {
+    /// Calls `f` on every scalar, keys included, through aliases, visiting at most `budget`
+    /// nodes (aliases of aliases can multiply a small file into a huge tree).
+    fn walk_scalars(&self, anchors: &Anchors, budget: &mut usize, f: &mut dyn FnMut(&str)) {
+        if *budget == 0 {
+            return;
+        }
+        *budget -= 1;
         match self {
             Node::Scalar { value, .. } => f(value),
-            Node::Seq { items, .. } => items.iter().for_each(|n| n.walk_scalars(f)),
+            Node::Seq { items, .. } => items
+                .iter()
+                .for_each(|n| n.walk_scalars(anchors, budget, f)),
             Node::Map { entries, .. } => entries.iter().for_each(|(k, v)| {
-                k.walk_scalars(f);
-                v.walk_scalars(f);
+                k.walk_scalars(anchors, budget, f);
+                v.walk_scalars(anchors, budget, f);
             }),
-            Node::Alias(_) => {}
+            Node::Alias(id) => {
+                if let Some(n) = anchors.0.get(id) {
+                    n.walk_scalars(anchors, budget, f);
+                }
+            }
         }
     }
 
@@ -316,6 +357,23 @@ impl Node {
                 .find(|(k, _)| k.scalar() == Some(key))
                 .map(|(_, v)| v),
             _ => None,
+        }
+    }
+}
+
+/// The most nodes a search through aliases visits.
+const WALK_BUDGET: usize = 100_000;
+
+/// The anchored nodes of a document, by anchor number.
+#[derive(Debug, Default)]
+pub(crate) struct Anchors(std::collections::HashMap<usize, Node>);
+
+impl Anchors {
+    /// The node an alias stands for (one level), or the node itself.
+    fn resolve<'a>(&'a self, n: &'a Node) -> &'a Node {
+        match n {
+            Node::Alias(id) => self.0.get(id).unwrap_or(n),
+            _ => n,
         }
     }
 }
@@ -338,6 +396,7 @@ pub(crate) struct Doc {
     top: Vec<Top>,
     /// The last scalar of the document is a block scalar (`|`, `>`) that keeps a final line break.
     ends_in_block_scalar: bool,
+    anchors: Anchors,
 }
 
 /// A parse failure: 0-based line and message.
@@ -359,6 +418,7 @@ pub(crate) fn parse(text: &str) -> Result<Doc, ParseError> {
     let mut top: Vec<Top> = Vec::new();
     let mut documents = 0usize;
     let mut ends_in_block_scalar = false;
+    let mut anchors = Anchors::default();
     for next in Parser::new_from_str(text) {
         let (event, span) = next.map_err(|e| ParseError {
             line: e.marker().line().saturating_sub(1),
@@ -441,6 +501,9 @@ pub(crate) fn parse(text: &str) -> Result<Doc, ParseError> {
             },
         };
         if let Some(node) = done {
+            if let Some(id) = node.props().map(|p| p.anchor).filter(|a| *a != 0) {
+                anchors.0.insert(id, node.clone());
+            }
             match frames.last_mut() {
                 Some(Frame::Seq(items, _)) => items.push(node),
                 Some(Frame::Map(entries, _, pending)) => match pending.take() {
@@ -467,6 +530,7 @@ pub(crate) fn parse(text: &str) -> Result<Doc, ParseError> {
         root,
         top,
         ends_in_block_scalar,
+        anchors,
     })
 }
 
@@ -742,7 +806,7 @@ fn add_item(
             let Some((k, value)) = entries.get(i) else {
                 return Err(cx.refuse(0, "cannot locate the top-level keys"));
             };
-            if item.present_in(value) {
+            if item.present_in(value, &doc.anchors) {
                 return Ok(text.to_owned());
             }
             edit_value(

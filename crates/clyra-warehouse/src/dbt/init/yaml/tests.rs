@@ -560,6 +560,18 @@ proptest! {
         fuzz(text.as_bytes());
     }
 
+    /// Aliases of aliases do not make the search through them explode.
+    #[test]
+    fn alias_bombs_stay_cheap(n in 8usize..20) {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x]\n");
+        for i in 1..n {
+            let p = i - 1;
+            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        text.push_str(&format!("name: x\non-run-start: *a{}\n", n - 1));
+        prop_assert!(add_hooks("dbt_project.yml", &text).is_err());
+    }
+
     /// YAML-flavoured noise: the characters and line shapes that matter to the editor.
     #[test]
     fn yaml_noise_never_panics(parts in proptest::collection::vec(prop_oneof![
