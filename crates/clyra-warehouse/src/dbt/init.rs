@@ -852,4 +852,80 @@ mod tests {
             assert!(!gitignore_covers(l, ".clyra/keys/"), "{l}");
         }
     }
+
+    #[cfg(unix)]
+    #[test]
+    fn writes_keep_the_mode_follow_symlinks_and_notice_changes() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real.yml");
+        std::fs::write(&real, "a: 1\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = tmp.path().join("dbt_project.yml");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_file(&link, Some(b"a: 1\n"), b"a: 2\n").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(&real).unwrap(), b"a: 2\n");
+        let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        // The file no longer holds what was planned from: nothing is written.
+        let err = write_file(&link, Some(b"a: 1\n"), b"a: 3\n").unwrap_err();
+        assert!(matches!(err, InitError::Changed { .. }), "{err}");
+        assert_eq!(std::fs::read(&real).unwrap(), b"a: 2\n");
+        // A new file must not exist yet.
+        let err = write_file(&real, None, b"x").unwrap_err();
+        assert!(matches!(err, InitError::Changed { .. }), "{err}");
+        // No temporary files left behind.
+        let names: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn plan_then_apply_then_nothing_left_to_do() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::write(dir.join("dbt_project.yml"), "name: p\r\nversion: '1'\r\n").unwrap();
+        std::fs::write(dir.join(".gitignore"), "target/").unwrap();
+        let plan = plan(dir).unwrap();
+        assert!(plan.changes_anything());
+        let applied = apply(&plan).unwrap();
+        assert_eq!(applied.keyid.as_deref().map(str::len), Some(64));
+        assert_eq!(
+            std::fs::read_to_string(dir.join(".gitignore")).unwrap(),
+            "target/\n\n# Clyra: the signing key and per-run scratch files (added by clyra dbt init)\n.clyra/keys/\n.clyra/runs/\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("packages.yml")).unwrap(),
+            "packages:\n  - local: .clyra/dbt/clyra_guard\n"
+        );
+        let project = std::fs::read_to_string(dir.join("dbt_project.yml")).unwrap();
+        assert!(project.starts_with("name: p\r\nversion: '1'\r\n\r\non-run-start:\r\n"));
+        let again = super::plan(dir).unwrap();
+        assert!(!again.changes_anything(), "{:#?}", again.steps);
+        // Applying a stale plan notices the files it would overwrite.
+        assert!(matches!(apply(&plan), Err(InitError::Changed { .. })));
+    }
+
+    #[test]
+    fn a_refused_project_plans_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("dbt_project.yml"),
+            "name: p\non-run-start: &a [x]\n",
+        )
+        .unwrap();
+        let err = plan(tmp.path()).unwrap_err();
+        assert!(
+            matches!(&err, InitError::Refused(r) if r.line == 2),
+            "{err}"
+        );
+        let err = plan(&tmp.path().join("nope")).unwrap_err();
+        assert!(matches!(err, InitError::NotADbtProject { .. }));
+    }
 }

@@ -1480,7 +1480,8 @@ pub fn fuzz(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let edits: [&dyn Fn(&str) -> Result<Edited, Refused>; 2] = [&|t| add_hooks("f.yml", t), &|t| {
+    type Edit<'a> = &'a dyn Fn(&str) -> Result<Edited, Refused>;
+    let edits: [Edit; 2] = [&|t| add_hooks("f.yml", t), &|t| {
         add_local_package("f.yml", t, ".clyra/dbt/clyra_guard")
     }];
     for edit in edits {
