@@ -702,8 +702,14 @@ fn add_item(
     };
     // Line breaks YAML parsers disagree about (YAML 1.1, which dbt's PyYAML reads, counts NEL,
     // LS, PS and a lone CR as line breaks; YAML 1.2 only the last).
-    for (n, l) in body.split('\n').enumerate() {
-        let l = l.strip_suffix('\r').unwrap_or(l);
+    let pieces: Vec<&str> = body.split('\n').collect();
+    for (n, l) in pieces.iter().enumerate() {
+        // A CR is part of a line ending only when a LF follows it.
+        let l = if n + 1 < pieces.len() {
+            l.strip_suffix('\r').unwrap_or(l)
+        } else {
+            l
+        };
         if let Some(c) = l
             .chars()
             .find(|c| matches!(c, '\r' | '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}'))

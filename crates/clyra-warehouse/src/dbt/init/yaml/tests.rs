@@ -319,6 +319,7 @@ fn refusals_name_the_line_and_print_the_lines_to_add() {
         ("name: x\n? on-run-start\n: a\n", 2, "start of the line"),
         ("name: x\non-run-start:\n  - [a, b]\n", 2, "nested list"),
         ("name: x\non-run-start: a\rb\n", 2, "disagree"),
+        ("name: x\r\non-run-start: a\r", 2, "disagree"),
         ("name: x\non-run-start: a\u{2028}\n", 2, "disagree"),
     ];
     for (input, line, reason) in cases {
