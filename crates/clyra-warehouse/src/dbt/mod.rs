@@ -30,6 +30,7 @@
 pub mod artifacts;
 pub mod bundle;
 mod error;
+pub mod init;
 pub mod lineage;
 pub mod log;
 pub mod openlineage;
