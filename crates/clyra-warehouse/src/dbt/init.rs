@@ -482,6 +482,21 @@ fn packages_step(dir: &Path) -> Result<Step, InitError> {
         (None, Some(d)) => ("dependencies.yml", Some(d)),
         (None, None) => ("packages.yml", None),
     };
+    if let Some(other) = before
+        .as_deref()
+        .and_then(|t| yaml::other_clyra_guard(t, PACKAGE_DIR))
+    {
+        return Ok(Step {
+            path: name.to_owned(),
+            action: Action::Unchanged,
+            kind: Kind::Packages,
+            what: vec![format!(
+                "already brings in clyra_guard (`{other}`); left as is (the copy in {PACKAGE_DIR}/ is unused until this entry points to it)"
+            )],
+            diff: None,
+            work: Work::None,
+        });
+    }
     let edited = yaml::add_local_package(name, before.as_deref().unwrap_or_default(), PACKAGE_DIR)?;
     Ok(text_step(
         name,

@@ -100,6 +100,40 @@ pub fn add_local_package(file: &str, text: &str, path: &str) -> Result<Edited, R
     Ok(Edited { text, changes })
 }
 
+/// An entry of the `packages` list that already brings in `clyra_guard` from somewhere else than
+/// `path` (a `local:` path ending in `clyra_guard`, as in this repository's example, or a `git:` /
+/// hub `package:` naming it): dbt would refuse two packages of one name, so init leaves it.
+pub fn other_clyra_guard(text: &str, path: &str) -> Option<String> {
+    let doc = parse(text).ok()?;
+    let Some(Node::Seq { items, .. }) = doc.root.as_ref()?.get("packages") else {
+        return None;
+    };
+    items.iter().find_map(|item| {
+        for key in ["local", "git", "package"] {
+            let Some(v) = item.get(key).and_then(Node::scalar) else {
+                continue;
+            };
+            let v = v.trim();
+            let last = v
+                .trim_end_matches(['/', '\\'])
+                .rsplit(['/', '\\'])
+                .next()
+                .unwrap_or_default();
+            let subdir = item
+                .get("subdirectory")
+                .and_then(Node::scalar)
+                .unwrap_or_default();
+            let named = last == "clyra_guard"
+                || last.trim_end_matches(".git") == "clyra_guard"
+                || subdir.trim_end_matches('/').ends_with("clyra_guard");
+            if named && !(key == "local" && v.trim_end_matches('/') == path) {
+                return Some(format!("{key}: {v}"));
+            }
+        }
+        None
+    })
+}
+
 /// Rewrites each change's `(line N)` to the line of the final text holding its marker (a later
 /// edit may have moved it).
 fn final_lines(changes: Vec<String>, markers: &[&str], text: &str) -> Vec<String> {

@@ -603,3 +603,32 @@ fn a_block_list_ending_in_a_block_scalar_at_the_end_of_the_file_is_refused() {
     let r = refused("name: x\non-run-start:\n  - |\n    select 1");
     assert!(r.reason.contains("would gain a line break"), "{r}");
 }
+
+#[test]
+fn another_clyra_guard_entry_is_found_and_ours_is_not() {
+    let ours = ".clyra/dbt/clyra_guard";
+    let other = |t: &str| super::other_clyra_guard(t, ours);
+    assert_eq!(
+        other("packages:\n  - local: ../../dbt/clyra_guard\n").as_deref(),
+        Some("local: ../../dbt/clyra_guard")
+    );
+    assert_eq!(
+        other("packages:\n  - git: https://github.com/clyra-dev/clyra.git\n    subdirectory: dbt/clyra_guard\n")
+            .as_deref(),
+        Some("git: https://github.com/clyra-dev/clyra.git")
+    );
+    assert_eq!(
+        other("packages:\n  - local: .clyra/dbt/clyra_guard\n"),
+        None
+    );
+    assert_eq!(
+        other("packages:\n  - local: .clyra/dbt/clyra_guard/\n"),
+        None
+    );
+    assert_eq!(
+        other("packages:\n  - package: dbt-labs/dbt_utils\n    version: 1.3.0\n"),
+        None
+    );
+    assert_eq!(other("not: [a list\n"), None);
+    assert_eq!(other(""), None);
+}
