@@ -664,6 +664,33 @@ fn run_record(
     })
 }
 
+/// Longest event id the journal takes (`clyra_journal::entry::MAX_ID_LEN`).
+pub const MAX_EVENT_ID_BYTES: usize = 256;
+
+/// `dbt:<invocation_id>:<kind>[:<unique_id>]`. The journal takes ids of at most
+/// [`MAX_EVENT_ID_BYTES`] without control characters; an id that would break that (a very long
+/// unique_id, or untrusted text) names the invocation and the unique_id by their SHA-256
+/// instead: `dbt:<invocation_id>:<kind>:sha256:<hex of unique_id>`, the invocation id too written
+/// `sha256:<hex>` when it is longer than 64 bytes or holds a control character.
+pub fn event_id(invocation_id: &str, kind: &str, unique_id: Option<&str>) -> String {
+    let plain = match unique_id {
+        Some(u) => format!("dbt:{invocation_id}:{kind}:{u}"),
+        None => format!("dbt:{invocation_id}:{kind}"),
+    };
+    if plain.len() <= MAX_EVENT_ID_BYTES && !plain.chars().any(char::is_control) {
+        return plain;
+    }
+    let inv = if invocation_id.len() <= 64 && !invocation_id.chars().any(char::is_control) {
+        invocation_id.to_string()
+    } else {
+        format!("sha256:{}", sha256_hex(invocation_id.as_bytes()))
+    };
+    match unique_id {
+        Some(u) => format!("dbt:{inv}:{kind}:sha256:{}", sha256_hex(u.as_bytes())),
+        None => format!("dbt:{inv}:{kind}"),
+    }
+}
+
 /// The journal events of a run: `dbt.run.started`, then the model, test and guard events in time
 /// order (ties and untimed events by id), then `dbt.run.finished`.
 fn events(run: &RunRecord, decision_times: &[Option<String>]) -> Vec<Event> {
@@ -689,7 +716,7 @@ fn events(run: &RunRecord, decision_times: &[Option<String>]) -> Vec<Event> {
     }
     out.push(Event {
         kind: "dbt.run.started".to_string(),
-        id: format!("dbt:{inv}:dbt.run.started"),
+        id: event_id(inv, "dbt.run.started", None),
         ts: ts(run.started_at.as_ref()),
         body: Value::Object(body),
     });
@@ -728,7 +755,7 @@ fn events(run: &RunRecord, decision_times: &[Option<String>]) -> Vec<Event> {
         };
         middle.push(Event {
             kind: kind.to_string(),
-            id: format!("dbt:{inv}:{kind}:{}", n.unique_id),
+            id: event_id(inv, kind, Some(&n.unique_id)),
             // A skipped node has no timing: the run's end stands in (never the clock).
             ts: ts(n
                 .completed_at
@@ -747,7 +774,7 @@ fn events(run: &RunRecord, decision_times: &[Option<String>]) -> Vec<Event> {
             .unwrap_or("-")
             .to_string();
         let n = per_model.entry(model.clone()).or_insert(0);
-        let id = format!("dbt:{inv}:dbt.guard.decision:{model}:{n}");
+        let id = event_id(inv, "dbt.guard.decision", Some(&format!("{model}:{n}")));
         *n += 1;
         let mut body = d.as_object().cloned().unwrap_or_default();
         body.insert("invocation_id".to_string(), json!(inv));
@@ -774,7 +801,7 @@ fn events(run: &RunRecord, decision_times: &[Option<String>]) -> Vec<Event> {
         .collect();
     out.push(Event {
         kind: "dbt.run.finished".to_string(),
-        id: format!("dbt:{inv}:dbt.run.finished"),
+        id: event_id(inv, "dbt.run.finished", None),
         ts: ts(run.finished_at.as_ref()).max(last),
         body: json!({
             "status": run.status.as_str(),
@@ -901,4 +928,34 @@ fn replay_artifacts(
         });
     }
     Ok(Ok(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_always_fit_the_journal() {
+        let inv = "2558b890-ae1e-4eb4-a44b-40964ebbbf36";
+        assert_eq!(
+            event_id(inv, "dbt.model.finished", Some("model.p.a")),
+            format!("dbt:{inv}:dbt.model.finished:model.p.a")
+        );
+        assert_eq!(
+            event_id(inv, "dbt.run.started", None),
+            format!("dbt:{inv}:dbt.run.started")
+        );
+        let long = format!("test.p.{}", "x".repeat(300));
+        for (i, u) in [
+            (inv.to_string(), long.clone()),
+            ("i".repeat(500), "a\nb".to_string()),
+            ("in\u{7}v".to_string(), long),
+        ] {
+            let id = event_id(&i, "dbt.test.finished", Some(&u));
+            assert!(id.len() <= MAX_EVENT_ID_BYTES, "{id}");
+            assert!(!id.chars().any(char::is_control), "{id:?}");
+            assert!(id.contains(":dbt.test.finished:sha256:"), "{id}");
+            assert_eq!(id, event_id(&i, "dbt.test.finished", Some(&u)));
+        }
+    }
 }
