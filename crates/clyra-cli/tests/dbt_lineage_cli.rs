@@ -248,7 +248,7 @@ fn an_unverified_bundle_is_refused_with_exit_2() {
         .clone();
     let v: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["ok"], false);
-    assert!(v["verification"]["findings"].as_array().unwrap().len() > 0);
+    assert!(!v["verification"]["findings"].as_array().unwrap().is_empty());
     // A bundle needs its trust file.
     clyra()
         .current_dir(d.path())
