@@ -719,3 +719,127 @@ fn without_a_manifest_the_run_is_still_recorded() {
         r.run.notes
     );
 }
+
+fn schema(path: &str) -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path);
+    let schema: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(jsonschema::meta::is_valid(&schema), "{}", path.display());
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .with_pattern_options(jsonschema::PatternOptions::regex())
+        .build(&schema)
+        .unwrap()
+}
+
+#[test]
+fn run_json_and_lineage_json_follow_their_schemas() {
+    let run_schema = schema("spec/def/dbt-run.schema.json");
+    let lineage_schema = schema("spec/def/dbt-lineage.schema.json");
+    for name in ["build", "fail", "sigint", "sigterm"] {
+        let (t, log) = scenario(name);
+        for interrupted in [false, true] {
+            let r = record(
+                &t,
+                Some(&log),
+                &RecordContext {
+                    interrupted,
+                    replay: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            for (v, bytes) in [
+                (&run_schema, &r.artifacts[0].bytes),
+                (&lineage_schema, &r.artifacts[1].bytes),
+            ] {
+                let doc: Value = serde_json::from_slice(bytes).unwrap();
+                let errors: Vec<String> = v
+                    .iter_errors(&doc)
+                    .map(|e| format!("{e} at {}", e.instance_path()))
+                    .collect();
+                assert!(errors.is_empty(), "{name}: {errors:#?}");
+            }
+        }
+    }
+    // The schemas do refuse what is wrong.
+    let (t, log) = scenario("build");
+    let r = record(&t, Some(&log), &RecordContext::default()).unwrap();
+    let mut doc: Value = serde_json::from_slice(&r.artifacts[0].bytes).unwrap();
+    doc["status"] = "fine".into();
+    assert!(!run_schema.is_valid(&doc));
+    let mut doc: Value = serde_json::from_slice(&r.artifacts[1].bytes).unwrap();
+    doc["nodes"][0]["trust"] = "probably".into();
+    assert!(!lineage_schema.is_valid(&doc));
+}
+
+/// The fuzz targets' invariants (canonical documents that read back the same, journal-safe event
+/// ids, determinism, renderings that never panic) on the real fixtures.
+#[test]
+fn the_fuzz_invariants_hold_on_the_fixtures() {
+    for name in ["build", "fail", "sigint", "sigterm"] {
+        let dir = fixtures().join(name);
+        let mut both = std::fs::read(dir.join("run_results.json")).unwrap_or_default();
+        both.extend_from_slice(b"\n\0\n");
+        both.extend_from_slice(&std::fs::read(dir.join("manifest.json")).unwrap());
+        clyra_warehouse::fuzz_hooks::dbt_artifacts(&both);
+        clyra_warehouse::fuzz_hooks::dbt_log(&std::fs::read(dir.join("dbt.log")).unwrap());
+    }
+}
+
+mod mutations {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn bytes(name: &str, file: &str) -> Vec<u8> {
+        std::fs::read(fixtures().join(name).join(file)).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Corrupted artifacts (bytes changed, cut, spliced) never panic a reader or record().
+        #[test]
+        fn corrupted_artifacts_never_panic(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            cut in any::<prop::sample::Index>(),
+            which in 0usize..3,
+        ) {
+            let mut rr = bytes("build", "run_results.json");
+            let mut m = bytes("build", "manifest.json");
+            let target = match which { 0 => &mut rr, 1 => &mut m, _ => &mut rr };
+            for (at, b) in &edits {
+                let i = at.index(target.len());
+                target[i] = *b;
+            }
+            if which == 2 {
+                let keep = cut.index(rr.len());
+                rr.truncate(keep);
+            }
+            let _ = RunResults::from_json(&rr, "rr.json");
+            let _ = Manifest::from_json(&m, "m.json");
+            let mut both = rr.clone();
+            both.extend_from_slice(b"\n\0\n");
+            both.extend_from_slice(&m);
+            clyra_warehouse::fuzz_hooks::dbt_artifacts(&both);
+        }
+
+        /// A corrupted log (lines changed, cut anywhere) never panics; bad lines are counted.
+        #[test]
+        fn corrupted_logs_never_panic(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..16),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut log = bytes("sigterm", "dbt.log");
+            for (at, b) in &edits {
+                let i = at.index(log.len());
+                log[i] = *b;
+            }
+            log.truncate(cut.index(log.len()) + 1);
+            let s = parse_log(&log);
+            prop_assert!(s.bad_lines <= s.lines);
+            clyra_warehouse::fuzz_hooks::dbt_log(&log);
+        }
+    }
+}

@@ -906,13 +906,12 @@ fn status_trust(n: &LineageNode) -> String {
             .iter()
             .filter(|t| t.status.as_deref() == Some("pass"))
             .count();
-        parts.push(if ran == n.tests.len() {
-            format!("tests {passed}/{ran} passed")
-        } else {
-            format!(
-                "tests {passed}/{ran} passed, {} not run",
-                n.tests.len() - ran
-            )
+        let not_run = n.tests.len() - ran;
+        parts.push(match (ran, not_run) {
+            (_, 0) => format!("tests {passed}/{ran} passed"),
+            (0, 1) => "its test did not run".to_string(),
+            (0, k) => format!("its {k} tests did not run"),
+            (_, k) => format!("tests {passed}/{ran} passed, {k} not run"),
         });
     }
     if !n.guard.is_empty() {

@@ -413,6 +413,14 @@ fn sha256_checksum(node: Option<&ManifestNode>) -> Option<String> {
         .map(|c| c.checksum.clone())
 }
 
+/// A count canonical JSON can carry: `0..=2^53-1` (`-1`, dbt's "unknown", and anything out of
+/// range are left out).
+fn count(n: i64) -> Option<u64> {
+    u64::try_from(n)
+        .ok()
+        .filter(|&n| n <= jcs::MAX_SAFE_INTEGER)
+}
+
 fn non_empty(s: Option<&String>) -> Option<String> {
     s.filter(|s| !s.is_empty()).cloned()
 }
@@ -437,17 +445,17 @@ fn from_result(r: &RunResult, manifest: Option<&Manifest>) -> NodeRecord {
             .and_then(|t| t.completed_at.as_deref())
             .and_then(time::normalize),
         execution_ms: r.execution_time.and_then(seconds_to_ms),
-        rows_affected: r
-            .adapter_response
-            .rows_affected
-            .and_then(|n| u64::try_from(n).ok()),
+        rows_affected: r.adapter_response.rows_affected.and_then(count),
         query_id: non_empty(r.adapter_response.query_id.as_ref()),
         compiled_sha256: compiled.map(|c| sha256_hex(c.as_bytes())),
         checksum: sha256_checksum(node),
         relation: non_empty(r.relation_name.as_ref())
             .or_else(|| non_empty(node.and_then(|n| n.relation_name.as_ref()))),
         message: non_empty(r.message.as_ref()),
-        failures: r.failures,
+        failures: r
+            .failures
+            .and_then(|n| i64::try_from(n).ok())
+            .and_then(count),
         thread_id: non_empty(r.thread_id.as_ref()),
         attached_node: attached(node),
         recorded_from: None,
@@ -484,7 +492,7 @@ fn from_log(l: &LoggedNode, manifest: Option<&Manifest>) -> NodeRecord {
         started_at: l.started_at.clone(),
         completed_at: l.completed_at.clone(),
         execution_ms: l.execution_ms,
-        rows_affected: l.rows_affected.and_then(|n| u64::try_from(n).ok()),
+        rows_affected: l.rows_affected.and_then(count),
         query_id: l.query_id.clone(),
         compiled_sha256: compiled.map(|c| sha256_hex(c.as_bytes())),
         checksum: sha256_checksum(node).or_else(|| {
@@ -497,7 +505,10 @@ fn from_log(l: &LoggedNode, manifest: Option<&Manifest>) -> NodeRecord {
             .clone()
             .or_else(|| non_empty(node.and_then(|n| n.relation_name.as_ref()))),
         message: l.message.clone(),
-        failures: l.failures,
+        failures: l
+            .failures
+            .and_then(|n| i64::try_from(n).ok())
+            .and_then(count),
         thread_id: l.thread_id.clone(),
         attached_node: attached(node),
         recorded_from: None,
