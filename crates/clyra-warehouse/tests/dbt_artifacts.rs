@@ -487,12 +487,47 @@ fn the_log_counts_bad_lines_and_keeps_the_last_invocation() {
         s.guard_decisions.is_empty(),
         "the failing build never reached the guard"
     );
-    // A log of another invocation than run_results.json is not used, and the record says so.
-    let (t, _) = scenario("build");
-    let r = record(&t, Some(&parse_log(&fail)), &RecordContext::default()).unwrap();
-    assert!(r.run.guard_decisions.is_empty());
+    // An earlier invocation's log is not used, and the record says so.
+    let (t, _) = scenario("fail");
+    let r = record(&t, Some(&parse_log(&build)), &RecordContext::default()).unwrap();
     assert!(
-        r.run.notes.iter().any(|n| n.contains("was not used")),
+        r.run.guard_decisions.is_empty(),
+        "the build log's decision is not taken"
+    );
+    assert_eq!(r.run.source, dbt::record::RecordSource::RunResults);
+    assert!(
+        r.run
+            .notes
+            .iter()
+            .any(|n| n.contains("the log is of invocation")),
+        "{:?}",
+        r.run.notes
+    );
+}
+
+#[test]
+fn a_stale_run_results_is_not_mistaken_for_a_killed_run() {
+    // dbt killed with SIGTERM in a reused target directory: run_results.json is still the
+    // previous invocation's, the log and the manifest are the new one's.
+    let (old, _) = scenario("build");
+    let (mut t, log) = scenario("sigterm");
+    t.run_results = old.run_results;
+    t.run_results_bytes = old.run_results_bytes;
+    let ctx = RecordContext {
+        interrupted: true,
+        ..Default::default()
+    };
+    let r = record(&t, Some(&log), &ctx).unwrap();
+    assert_eq!(r.run.source, dbt::record::RecordSource::Log);
+    assert_eq!(r.run.dbt.invocation_id, log.invocation_id.clone().unwrap());
+    assert_eq!(r.run.started_not_finished.len(), 1);
+    assert!(r.run.run_results_sha256.is_none());
+    assert!(r.artifacts.iter().all(|a| a.path != "dbt/run_results.json"));
+    assert!(
+        r.run
+            .notes
+            .iter()
+            .any(|n| n.contains("run_results.json is of invocation")),
         "{:?}",
         r.run.notes
     );

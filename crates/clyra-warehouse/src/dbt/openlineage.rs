@@ -27,6 +27,25 @@
 //!
 //! Events are in a fixed order (by node unique_id, `START` before its end), so the same inputs
 //! give the same events.
+//!
+//! ```no_run
+//! use clyra_evidence::bundle::VerifyOptions;
+//! use clyra_evidence::trust::TrustStore;
+//! use clyra_warehouse::dbt::{bundle, openlineage};
+//!
+//! let trust = TrustStore::read_file("trust.json".as_ref())?;
+//! let zip = std::fs::read("run.def.zip")?;
+//! let b = bundle::load(&zip, "run.def.zip", &VerifyOptions::new(&trust, jiff::Timestamp::now()))?;
+//! let opts = openlineage::Options {
+//!     dataset_namespace: Some("postgres://db.internal:5432".into()),
+//!     evidence: Some(b.evidence.clone()),
+//!     ..Default::default()
+//! };
+//! for event in openlineage::events(&b.run, &b.lineage, &opts)? {
+//!     println!("{event}");
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};

@@ -330,7 +330,29 @@ pub fn record(
     log: Option<&LogSummary>,
     ctx: &RecordContext,
 ) -> Result<Recorded, DbtError> {
-    let run = run_record(t, log, ctx)?;
+    // dbt killed with SIGTERM writes no run_results.json, so a reused target directory may hold
+    // the previous invocation's: when the log is of a later invocation, that file is stale.
+    let stale;
+    let mut stale_note = None;
+    let t = match (t.run_results.as_ref(), log) {
+        (Some(rr), Some(l)) if is_stale(rr, l) => {
+            stale_note = Some(format!(
+                "run_results.json is of invocation `{}`, earlier than the log's `{}`; it was not used",
+                rr.metadata.invocation_id.as_deref().unwrap_or_default(),
+                l.invocation_id.as_deref().unwrap_or_default()
+            ));
+            stale = TargetArtifacts {
+                manifest: t.manifest.clone(),
+                run_results: None,
+                manifest_bytes: t.manifest_bytes.clone(),
+                run_results_bytes: None,
+            };
+            &stale
+        }
+        _ => t,
+    };
+    let mut run = run_record(t, log, ctx)?;
+    run.notes.extend(stale_note);
     let lineage = lineage::build(t.manifest.as_ref(), &run);
     // The log is used only when it is of the same invocation (run_record notes it otherwise).
     let decision_times = log
@@ -359,7 +381,6 @@ pub fn record(
             media_type: "application/json".to_string(),
         });
     }
-    let mut run = run;
     if ctx.replay {
         match replay_artifacts(t, &run)? {
             Ok(files) => artifacts.extend(files),
@@ -375,6 +396,19 @@ pub fn record(
         events,
         artifacts,
     })
+}
+
+/// run_results.json is of another invocation than the log, and the log began after dbt wrote it.
+fn is_stale(rr: &super::artifacts::RunResults, log: &LogSummary) -> bool {
+    let (Some(a), Some(b)) = (
+        rr.metadata.invocation_id.as_deref(),
+        log.invocation_id.as_deref(),
+    ) else {
+        return false;
+    };
+    let written = rr.metadata.generated_at.as_deref().and_then(time::parse);
+    let log_start = log.first_ts.as_deref().and_then(time::parse);
+    a != b && matches!((written, log_start), (Some(w), Some(s)) if s > w)
 }
 
 /// A value as its canonical JSON reads back (`90.0` becomes `90`), so what is recorded equals
