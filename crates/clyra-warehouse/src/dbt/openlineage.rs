@@ -209,6 +209,13 @@ pub fn events(run: &RunRecord, lineage: &Lineage, opts: &Options) -> Result<Vec<
         let r = n.relation.as_ref()?;
         Some(json!({"namespace": ds_namespace, "name": r.dotted()}))
     };
+    let mut parents: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for e in &lineage.edges {
+        parents
+            .entry(e.to.as_str())
+            .or_default()
+            .push(e.from.as_str());
+    }
     let run_start = run.started_at.clone();
     let run_end = run.finished_at.clone();
 
@@ -269,12 +276,10 @@ pub fn events(run: &RunRecord, lineage: &Lineage, opts: &Options) -> Result<Vec<
                 "no time is known for `{id}` nor for the run; an OpenLineage event needs one"
             )));
         };
-        let inputs: Vec<Value> = lineage
-            .edges
-            .iter()
-            .filter(|e| e.to == id)
-            .filter_map(|e| dataset(&e.from))
-            .collect();
+        let inputs: Vec<Value> = parents
+            .get(id.as_str())
+            .map(|ps| ps.iter().filter_map(|p| dataset(p)).collect())
+            .unwrap_or_default();
         let outputs: Vec<Value> = dataset(&id).into_iter().collect();
         let job = json!({
             "namespace": opts.job_namespace,
