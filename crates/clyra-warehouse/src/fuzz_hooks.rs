@@ -260,7 +260,7 @@ fn check_recorded(t: &crate::dbt::TargetArtifacts, log: Option<&crate::dbt::LogS
 
 /// dbt artifacts: untrusted bytes as run_results.json and as manifest.json (split at the first
 /// `\n\0\n`, else the same bytes for both). The readers never panic; whatever they accept is
-/// recorded and checked by [`check_recorded`].
+/// recorded and checked by `check_recorded`.
 pub fn dbt_artifacts(data: &[u8]) {
     use crate::dbt::artifacts::{Manifest, RunResults, TargetArtifacts};
     let sep = b"\n\0\n";
@@ -286,7 +286,7 @@ pub fn dbt_artifacts(data: &[u8]) {
 }
 
 /// dbt's JSON log: any bytes are read (bad lines counted, never a panic); the summary is
-/// consistent, and a run recorded from it alone is checked by [`check_recorded`].
+/// consistent, and a run recorded from it alone is checked by `check_recorded`.
 pub fn dbt_log(data: &[u8]) {
     let log = crate::dbt::log::parse_log(data);
     #[allow(clippy::panic)]
