@@ -32,6 +32,12 @@ seed() {
     policy_*) cp ../templates/policy/*.yaml ../crates/clyra-policy/tests/malformed/*.yaml "$dir"/ 2>/dev/null || true ;;
     warehouse_snowflake) cp ../crates/clyra-warehouse/tests/fixtures/snowflake/*.json "$dir"/ 2>/dev/null || true ;;
     warehouse_delta_*) cp ../crates/clyra-warehouse/tests/fixtures/databricks/delta_log/*.json "$dir"/ 2>/dev/null || true ;;
+    dbt_artifacts) for s in build fail sigint; do f=../crates/clyra-warehouse/tests/fixtures/dbt/$s
+        cp "$f/run_results.json" "$dir/$s.run_results.json"
+        { cat "$f/run_results.json"; printf '\n\0\n'; cat "$f/manifest.json"; } >"$dir/$s.both"; done ;;
+    dbt_log) for s in build fail sigint sigterm; do
+        head -c 60000 ../crates/clyra-warehouse/tests/fixtures/dbt/$s/dbt.log >"$dir/$s.head.log"
+        tail -c 60000 ../crates/clyra-warehouse/tests/fixtures/dbt/$s/dbt.log >"$dir/$s.tail.log"; done ;;
   esac
 }
 

@@ -1,7 +1,7 @@
 //! Entry points for the fuzz targets in `fuzz/`: untrusted bytes read as a snapshot file, a
-//! connection string, an SQL API answer, a Snowflake anchors file or a Delta commit file. Must
-//! never panic, and assert the invariants that hold whenever the input is accepted. Not a stable
-//! API.
+//! connection string, an SQL API answer, a Snowflake anchors file, a Delta commit file, dbt
+//! artifacts or a dbt JSON log. Must never panic, and assert the invariants that hold whenever
+//! the input is accepted. Not a stable API.
 
 use crate::diff::diff;
 use crate::snapshot::Snapshot;
@@ -201,4 +201,97 @@ pub fn replay_sql(data: &[u8]) {
         })
         .collect();
     let _ = sql::rewrite(&checked, &replayed, "clyra_replay_0123456789abcdef");
+}
+
+/// What every recorded dbt run must satisfy: canonical run.json and lineage.json that read back
+/// to the same values, event ids the journal takes, renderings and OpenLineage events that never
+/// panic, and the same output a second time.
+fn check_recorded(t: &crate::dbt::TargetArtifacts, log: Option<&crate::dbt::LogSummary>) {
+    use crate::dbt::{lineage::Lineage, openlineage, record, RecordContext, RunRecord};
+    for ctx in [
+        RecordContext::default(),
+        RecordContext {
+            replay: true,
+            interrupted: true,
+            ..Default::default()
+        },
+    ] {
+        let Ok(r) = record(t, log, &ctx) else {
+            continue;
+        };
+        #[allow(clippy::panic)]
+        {
+            let run_bytes = r
+                .artifacts
+                .first()
+                .map(|a| a.bytes.clone())
+                .unwrap_or_default();
+            match RunRecord::from_json(&run_bytes, "run.json") {
+                Ok(back) if back == r.run => {}
+                other => panic!("run.json does not read back: {other:?}"),
+            }
+            let lineage_bytes = r
+                .artifacts
+                .get(1)
+                .map(|a| a.bytes.clone())
+                .unwrap_or_default();
+            match Lineage::from_json(&lineage_bytes, "lineage.json") {
+                Ok(back) if back == r.lineage => {}
+                other => panic!("lineage.json does not read back: {other:?}"),
+            }
+            for e in &r.events {
+                if e.id.len() > crate::dbt::record::MAX_EVENT_ID_BYTES
+                    || e.id.chars().any(char::is_control)
+                {
+                    panic!("an event id the journal refuses: {:?}", e.id);
+                }
+            }
+            match record(t, log, &ctx) {
+                Ok(again) if again.artifacts == r.artifacts && again.events == r.events => {}
+                _ => panic!("recording the same input twice differs"),
+            }
+        }
+        let _ = r.lineage.to_text_tree();
+        let _ = r.lineage.to_dot();
+        let _ = r.lineage.to_svg();
+        let _ = openlineage::events(&r.run, &r.lineage, &openlineage::Options::default());
+    }
+}
+
+/// dbt artifacts: untrusted bytes as run_results.json and as manifest.json (split at the first
+/// `\n\0\n`, else the same bytes for both). The readers never panic; whatever they accept is
+/// recorded and checked by `check_recorded`.
+pub fn dbt_artifacts(data: &[u8]) {
+    use crate::dbt::artifacts::{Manifest, RunResults, TargetArtifacts};
+    let sep = b"\n\0\n";
+    let (rr, m) = match data.windows(sep.len()).position(|w| w == sep) {
+        Some(i) => (
+            data.get(..i).unwrap_or_default(),
+            data.get(i + sep.len()..).unwrap_or_default(),
+        ),
+        None => (data, data),
+    };
+    let run_results = RunResults::from_json(rr, "run_results.json").ok();
+    let manifest = Manifest::from_json(m, "manifest.json").ok();
+    if run_results.is_none() && manifest.is_none() {
+        return;
+    }
+    let t = TargetArtifacts {
+        run_results_bytes: run_results.as_ref().map(|_| rr.to_vec()),
+        manifest_bytes: manifest.as_ref().map(|_| m.to_vec()),
+        run_results,
+        manifest,
+    };
+    check_recorded(&t, None);
+}
+
+/// dbt's JSON log: any bytes are read (bad lines counted, never a panic); the summary is
+/// consistent, and a run recorded from it alone is checked by `check_recorded`.
+pub fn dbt_log(data: &[u8]) {
+    let log = crate::dbt::log::parse_log(data);
+    #[allow(clippy::panic)]
+    if log.bad_lines > log.lines || log.guard_decisions.len() != log.guard_decision_ts.len() {
+        panic!("inconsistent log summary: {log:?}");
+    }
+    check_recorded(&crate::dbt::TargetArtifacts::default(), Some(&log));
 }

@@ -17,6 +17,8 @@
 //!   HISTORY` anchors of Unity Catalog tables) and MLflow model versions, metadata only.
 //! - [`replay`]: replay certificates: recorded compiled SQL re-run in a scratch schema, compared
 //!   with the recorded snapshot, signed.
+//! - [`dbt`]: dbt artifacts (run_results v6, manifest v12, JSON log) recorded per node, lineage
+//!   with trust hints (text, DOT, SVG), OpenLineage events with a `clyra_evidence` facet.
 //!
 //! The snapshot format is `clyra.warehouse.snapshot/v1`, described in `docs/warehouses.md`.
 //! This crate talks to Postgres with the blocking `postgres` client; Snowflake and Databricks

@@ -487,12 +487,47 @@ fn the_log_counts_bad_lines_and_keeps_the_last_invocation() {
         s.guard_decisions.is_empty(),
         "the failing build never reached the guard"
     );
-    // A log of another invocation than run_results.json is not used, and the record says so.
-    let (t, _) = scenario("build");
-    let r = record(&t, Some(&parse_log(&fail)), &RecordContext::default()).unwrap();
-    assert!(r.run.guard_decisions.is_empty());
+    // An earlier invocation's log is not used, and the record says so.
+    let (t, _) = scenario("fail");
+    let r = record(&t, Some(&parse_log(&build)), &RecordContext::default()).unwrap();
     assert!(
-        r.run.notes.iter().any(|n| n.contains("was not used")),
+        r.run.guard_decisions.is_empty(),
+        "the build log's decision is not taken"
+    );
+    assert_eq!(r.run.source, dbt::record::RecordSource::RunResults);
+    assert!(
+        r.run
+            .notes
+            .iter()
+            .any(|n| n.contains("the log is of invocation")),
+        "{:?}",
+        r.run.notes
+    );
+}
+
+#[test]
+fn a_stale_run_results_is_not_mistaken_for_a_killed_run() {
+    // dbt killed with SIGTERM in a reused target directory: run_results.json is still the
+    // previous invocation's, the log and the manifest are the new one's.
+    let (old, _) = scenario("build");
+    let (mut t, log) = scenario("sigterm");
+    t.run_results = old.run_results;
+    t.run_results_bytes = old.run_results_bytes;
+    let ctx = RecordContext {
+        interrupted: true,
+        ..Default::default()
+    };
+    let r = record(&t, Some(&log), &ctx).unwrap();
+    assert_eq!(r.run.source, dbt::record::RecordSource::Log);
+    assert_eq!(r.run.dbt.invocation_id, log.invocation_id.clone().unwrap());
+    assert_eq!(r.run.started_not_finished.len(), 1);
+    assert!(r.run.run_results_sha256.is_none());
+    assert!(r.artifacts.iter().all(|a| a.path != "dbt/run_results.json"));
+    assert!(
+        r.run
+            .notes
+            .iter()
+            .any(|n| n.contains("run_results.json is of invocation")),
         "{:?}",
         r.run.notes
     );
@@ -718,4 +753,128 @@ fn without_a_manifest_the_run_is_still_recorded() {
         "{:?}",
         r.run.notes
     );
+}
+
+fn schema(path: &str) -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path);
+    let schema: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(jsonschema::meta::is_valid(&schema), "{}", path.display());
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .with_pattern_options(jsonschema::PatternOptions::regex())
+        .build(&schema)
+        .unwrap()
+}
+
+#[test]
+fn run_json_and_lineage_json_follow_their_schemas() {
+    let run_schema = schema("spec/def/dbt-run.schema.json");
+    let lineage_schema = schema("spec/def/dbt-lineage.schema.json");
+    for name in ["build", "fail", "sigint", "sigterm"] {
+        let (t, log) = scenario(name);
+        for interrupted in [false, true] {
+            let r = record(
+                &t,
+                Some(&log),
+                &RecordContext {
+                    interrupted,
+                    replay: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            for (v, bytes) in [
+                (&run_schema, &r.artifacts[0].bytes),
+                (&lineage_schema, &r.artifacts[1].bytes),
+            ] {
+                let doc: Value = serde_json::from_slice(bytes).unwrap();
+                let errors: Vec<String> = v
+                    .iter_errors(&doc)
+                    .map(|e| format!("{e} at {}", e.instance_path()))
+                    .collect();
+                assert!(errors.is_empty(), "{name}: {errors:#?}");
+            }
+        }
+    }
+    // The schemas do refuse what is wrong.
+    let (t, log) = scenario("build");
+    let r = record(&t, Some(&log), &RecordContext::default()).unwrap();
+    let mut doc: Value = serde_json::from_slice(&r.artifacts[0].bytes).unwrap();
+    doc["status"] = "fine".into();
+    assert!(!run_schema.is_valid(&doc));
+    let mut doc: Value = serde_json::from_slice(&r.artifacts[1].bytes).unwrap();
+    doc["nodes"][0]["trust"] = "probably".into();
+    assert!(!lineage_schema.is_valid(&doc));
+}
+
+/// The fuzz targets' invariants (canonical documents that read back the same, journal-safe event
+/// ids, determinism, renderings that never panic) on the real fixtures.
+#[test]
+fn the_fuzz_invariants_hold_on_the_fixtures() {
+    for name in ["build", "fail", "sigint", "sigterm"] {
+        let dir = fixtures().join(name);
+        let mut both = std::fs::read(dir.join("run_results.json")).unwrap_or_default();
+        both.extend_from_slice(b"\n\0\n");
+        both.extend_from_slice(&std::fs::read(dir.join("manifest.json")).unwrap());
+        clyra_warehouse::fuzz_hooks::dbt_artifacts(&both);
+        clyra_warehouse::fuzz_hooks::dbt_log(&std::fs::read(dir.join("dbt.log")).unwrap());
+    }
+}
+
+mod mutations {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn bytes(name: &str, file: &str) -> Vec<u8> {
+        std::fs::read(fixtures().join(name).join(file)).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Corrupted artifacts (bytes changed, cut, spliced) never panic a reader or record().
+        #[test]
+        fn corrupted_artifacts_never_panic(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            cut in any::<prop::sample::Index>(),
+            which in 0usize..3,
+        ) {
+            let mut rr = bytes("build", "run_results.json");
+            let mut m = bytes("build", "manifest.json");
+            let target = match which { 0 => &mut rr, 1 => &mut m, _ => &mut rr };
+            for (at, b) in &edits {
+                let i = at.index(target.len());
+                target[i] = *b;
+            }
+            if which == 2 {
+                let keep = cut.index(rr.len());
+                rr.truncate(keep);
+            }
+            let _ = RunResults::from_json(&rr, "rr.json");
+            let _ = Manifest::from_json(&m, "m.json");
+            let mut both = rr.clone();
+            both.extend_from_slice(b"\n\0\n");
+            both.extend_from_slice(&m);
+            clyra_warehouse::fuzz_hooks::dbt_artifacts(&both);
+        }
+
+        /// A corrupted log (lines changed, cut anywhere) never panics; bad lines are counted.
+        #[test]
+        fn corrupted_logs_never_panic(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..16),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut log = bytes("sigterm", "dbt.log");
+            for (at, b) in &edits {
+                let i = at.index(log.len());
+                log[i] = *b;
+            }
+            log.truncate(cut.index(log.len()) + 1);
+            let s = parse_log(&log);
+            prop_assert!(s.bad_lines <= s.lines);
+            clyra_warehouse::fuzz_hooks::dbt_log(&log);
+        }
+    }
 }

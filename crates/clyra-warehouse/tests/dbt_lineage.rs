@@ -322,3 +322,44 @@ fn the_checker_rejects_what_it_should() {
     }
     assert!(check_xml("<svg a=\"&amp;&#38;&#x26;\"><g>x &lt; y</g></svg>\n").is_ok());
 }
+
+#[test]
+fn a_very_deep_graph_renders_without_exhausting_the_stack() {
+    use clyra_warehouse::dbt::lineage::{Edge, LineageNode, Trust};
+    let id = |i: usize| format!("model.p.m{i:05}");
+    let n = 3000;
+    let l = Lineage {
+        format: "clyra.dbt.lineage/v1".into(),
+        invocation_id: None,
+        project: None,
+        adapter: None,
+        from_manifest: true,
+        nodes: (0..n)
+            .map(|i| LineageNode {
+                unique_id: id(i),
+                resource_type: "model".into(),
+                name: format!("m{i}"),
+                relation: None,
+                materialization: None,
+                status: None,
+                tests: Vec::new(),
+                guard: Vec::new(),
+                trust: Trust::Unverified,
+                reason: "x".into(),
+                tainted_by: None,
+            })
+            .collect(),
+        edges: (1..n)
+            .map(|i| Edge {
+                from: id(i - 1),
+                to: id(i),
+            })
+            .collect(),
+    };
+    let t = l.to_text_tree();
+    assert!(t.contains("… (deeper than 256 levels)"), "{}", &t[..200]);
+    assert!(t.contains("not shown above"));
+    assert!(t.lines().count() < n + 20);
+    check_xml(&l.to_svg()).unwrap();
+    check_dot(&l.to_dot()).unwrap();
+}

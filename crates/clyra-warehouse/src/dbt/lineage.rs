@@ -677,9 +677,16 @@ impl Lineage {
         Ok(l)
     }
 
-    /// The node with this unique_id.
+    /// The node with this unique_id (nodes are sorted; a document that is not falls back to a
+    /// scan).
     pub fn node(&self, unique_id: &str) -> Option<&LineageNode> {
-        self.nodes.iter().find(|n| n.unique_id == unique_id)
+        match self
+            .nodes
+            .binary_search_by(|n| n.unique_id.as_str().cmp(unique_id))
+        {
+            Ok(i) => self.nodes.get(i),
+            Err(_) => self.nodes.iter().find(|n| n.unique_id == unique_id),
+        }
     }
 
     /// Nodes by trust.
@@ -751,7 +758,7 @@ impl Lineage {
         );
         let mut printed: BTreeSet<&str> = BTreeSet::new();
         for root in self.roots() {
-            tree_node(&mut out, root, "", None, &by_id, &children, &mut printed);
+            tree_node(&mut out, root, &by_id, &children, &mut printed);
         }
         let unreached: Vec<&LineageNode> = self
             .nodes
@@ -759,7 +766,7 @@ impl Lineage {
             .filter(|n| !printed.contains(n.unique_id.as_str()))
             .collect();
         if !unreached.is_empty() {
-            out.push_str("not reachable from a root (dependency cycle):\n");
+            out.push_str("not shown above (on a dependency cycle, or too deep):\n");
             for n in unreached {
                 let _ = writeln!(out, "  {}", node_line(n));
             }
@@ -906,13 +913,12 @@ fn status_trust(n: &LineageNode) -> String {
             .iter()
             .filter(|t| t.status.as_deref() == Some("pass"))
             .count();
-        parts.push(if ran == n.tests.len() {
-            format!("tests {passed}/{ran} passed")
-        } else {
-            format!(
-                "tests {passed}/{ran} passed, {} not run",
-                n.tests.len() - ran
-            )
+        let not_run = n.tests.len() - ran;
+        parts.push(match (ran, not_run) {
+            (_, 0) => format!("tests {passed}/{ran} passed"),
+            (0, 1) => "its test did not run".to_string(),
+            (0, k) => format!("its {k} tests did not run"),
+            (_, k) => format!("tests {passed}/{ran} passed, {k} not run"),
         });
     }
     if !n.guard.is_empty() {
@@ -930,46 +936,53 @@ fn node_line(n: &LineageNode) -> String {
     one_line(&s)
 }
 
+/// Deepest level the text tree prints; deeper nodes are listed at the end.
+const MAX_TREE_DEPTH: usize = 256;
+
+/// Prints the subtree of `root` depth first, iteratively (a deep graph cannot exhaust the stack).
 fn tree_node<'a>(
     out: &mut String,
-    n: &'a LineageNode,
-    prefix: &str,
-    last: Option<bool>,
+    root: &'a LineageNode,
     by_id: &BTreeMap<&str, &'a LineageNode>,
     children: &BTreeMap<&str, Vec<&'a str>>,
     printed: &mut BTreeSet<&'a str>,
 ) {
-    let (branch, child_prefix) = match last {
-        None => ("", String::new()),
-        Some(true) => ("└── ", format!("{prefix}    ")),
-        Some(false) => ("├── ", format!("{prefix}│   ")),
-    };
-    let id = n.unique_id.as_str();
-    if !printed.insert(id) {
-        let _ = writeln!(
-            out,
-            "{prefix}{branch}{} {} (see above)",
-            one_line(&n.resource_type),
-            one_line(&n.name)
-        );
-        return;
-    }
-    let _ = writeln!(out, "{prefix}{branch}{}", node_line(n));
-    let kids: Vec<&LineageNode> = children
-        .get(id)
-        .map(|k| k.iter().filter_map(|c| by_id.get(c).copied()).collect())
-        .unwrap_or_default();
-    let count = kids.len();
-    for (i, k) in kids.into_iter().enumerate() {
-        tree_node(
-            out,
-            k,
-            &child_prefix,
-            Some(i + 1 == count),
-            by_id,
-            children,
-            printed,
-        );
+    // (node, prefix of its line, last child of its parent?, depth)
+    let mut stack: Vec<(&LineageNode, String, Option<bool>, usize)> =
+        vec![(root, String::new(), None, 0)];
+    while let Some((n, prefix, last, depth)) = stack.pop() {
+        let (branch, child_prefix) = match last {
+            None => ("", String::new()),
+            Some(true) => ("└── ", format!("{prefix}    ")),
+            Some(false) => ("├── ", format!("{prefix}│   ")),
+        };
+        let id = n.unique_id.as_str();
+        if printed.contains(id) {
+            let _ = writeln!(
+                out,
+                "{prefix}{branch}{} {} (see above)",
+                one_line(&n.resource_type),
+                one_line(&n.name)
+            );
+            continue;
+        }
+        if depth > MAX_TREE_DEPTH {
+            let _ = writeln!(
+                out,
+                "{prefix}{branch}… (deeper than {MAX_TREE_DEPTH} levels)"
+            );
+            continue;
+        }
+        printed.insert(id);
+        let _ = writeln!(out, "{prefix}{branch}{}", node_line(n));
+        let kids: Vec<&LineageNode> = children
+            .get(id)
+            .map(|k| k.iter().filter_map(|c| by_id.get(c).copied()).collect())
+            .unwrap_or_default();
+        let count = kids.len();
+        for (i, k) in kids.into_iter().enumerate().rev() {
+            stack.push((k, child_prefix.clone(), Some(i + 1 == count), depth + 1));
+        }
     }
 }
 

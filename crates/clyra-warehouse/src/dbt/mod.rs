@@ -8,7 +8,7 @@
 //! - [`log`]: dbt's JSON log file (`--log-format-file json`), read line by line; a line that is not
 //!   JSON or lacks a field is counted, never fatal. Yields the nodes started and finished and the
 //!   `clyra_guard` decisions. [`read_log`].
-//! - [`record`]: what a DEF bundle of a dbt run holds: `dbt/run.json` ([`RunRecord`]),
+//! - [`mod@record`]: what a DEF bundle of a dbt run holds: `dbt/run.json` ([`RunRecord`]),
 //!   `dbt/lineage.json`, the journal events, the replay set; deterministic, so the same files
 //!   give the same bytes. [`record()`].
 //! - [`lineage`]: the graph sources → seeds / models / snapshots → exposures with trust hints

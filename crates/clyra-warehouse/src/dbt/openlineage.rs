@@ -27,6 +27,25 @@
 //!
 //! Events are in a fixed order (by node unique_id, `START` before its end), so the same inputs
 //! give the same events.
+//!
+//! ```no_run
+//! use clyra_evidence::bundle::VerifyOptions;
+//! use clyra_evidence::trust::TrustStore;
+//! use clyra_warehouse::dbt::{bundle, openlineage};
+//!
+//! let trust = TrustStore::read_file("trust.json".as_ref())?;
+//! let zip = std::fs::read("run.def.zip")?;
+//! let b = bundle::load(&zip, "run.def.zip", &VerifyOptions::new(&trust, jiff::Timestamp::now()))?;
+//! let opts = openlineage::Options {
+//!     dataset_namespace: Some("postgres://db.internal:5432".into()),
+//!     evidence: Some(b.evidence.clone()),
+//!     ..Default::default()
+//! };
+//! for event in openlineage::events(&b.run, &b.lineage, &opts)? {
+//!     println!("{event}");
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -190,6 +209,13 @@ pub fn events(run: &RunRecord, lineage: &Lineage, opts: &Options) -> Result<Vec<
         let r = n.relation.as_ref()?;
         Some(json!({"namespace": ds_namespace, "name": r.dotted()}))
     };
+    let mut parents: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for e in &lineage.edges {
+        parents
+            .entry(e.to.as_str())
+            .or_default()
+            .push(e.from.as_str());
+    }
     let run_start = run.started_at.clone();
     let run_end = run.finished_at.clone();
 
@@ -250,12 +276,10 @@ pub fn events(run: &RunRecord, lineage: &Lineage, opts: &Options) -> Result<Vec<
                 "no time is known for `{id}` nor for the run; an OpenLineage event needs one"
             )));
         };
-        let inputs: Vec<Value> = lineage
-            .edges
-            .iter()
-            .filter(|e| e.to == id)
-            .filter_map(|e| dataset(&e.from))
-            .collect();
+        let inputs: Vec<Value> = parents
+            .get(id.as_str())
+            .map(|ps| ps.iter().filter_map(|p| dataset(p)).collect())
+            .unwrap_or_default();
         let outputs: Vec<Value> = dataset(&id).into_iter().collect();
         let job = json!({
             "namespace": opts.job_namespace,

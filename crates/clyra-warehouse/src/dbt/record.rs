@@ -330,7 +330,29 @@ pub fn record(
     log: Option<&LogSummary>,
     ctx: &RecordContext,
 ) -> Result<Recorded, DbtError> {
-    let run = run_record(t, log, ctx)?;
+    // dbt killed with SIGTERM writes no run_results.json, so a reused target directory may hold
+    // the previous invocation's: when the log is of a later invocation, that file is stale.
+    let stale;
+    let mut stale_note = None;
+    let t = match (t.run_results.as_ref(), log) {
+        (Some(rr), Some(l)) if is_stale(rr, l) => {
+            stale_note = Some(format!(
+                "run_results.json is of invocation `{}`, earlier than the log's `{}`; it was not used",
+                rr.metadata.invocation_id.as_deref().unwrap_or_default(),
+                l.invocation_id.as_deref().unwrap_or_default()
+            ));
+            stale = TargetArtifacts {
+                manifest: t.manifest.clone(),
+                run_results: None,
+                manifest_bytes: t.manifest_bytes.clone(),
+                run_results_bytes: None,
+            };
+            &stale
+        }
+        _ => t,
+    };
+    let mut run = run_record(t, log, ctx)?;
+    run.notes.extend(stale_note);
     let lineage = lineage::build(t.manifest.as_ref(), &run);
     // The log is used only when it is of the same invocation (run_record notes it otherwise).
     let decision_times = log
@@ -359,7 +381,6 @@ pub fn record(
             media_type: "application/json".to_string(),
         });
     }
-    let mut run = run;
     if ctx.replay {
         match replay_artifacts(t, &run)? {
             Ok(files) => artifacts.extend(files),
@@ -375,6 +396,19 @@ pub fn record(
         events,
         artifacts,
     })
+}
+
+/// run_results.json is of another invocation than the log, and the log began after dbt wrote it.
+fn is_stale(rr: &super::artifacts::RunResults, log: &LogSummary) -> bool {
+    let (Some(a), Some(b)) = (
+        rr.metadata.invocation_id.as_deref(),
+        log.invocation_id.as_deref(),
+    ) else {
+        return false;
+    };
+    let written = rr.metadata.generated_at.as_deref().and_then(time::parse);
+    let log_start = log.first_ts.as_deref().and_then(time::parse);
+    a != b && matches!((written, log_start), (Some(w), Some(s)) if s > w)
 }
 
 /// A value as its canonical JSON reads back (`90.0` becomes `90`), so what is recorded equals
@@ -413,6 +447,14 @@ fn sha256_checksum(node: Option<&ManifestNode>) -> Option<String> {
         .map(|c| c.checksum.clone())
 }
 
+/// A count canonical JSON can carry: `0..=2^53-1` (`-1`, dbt's "unknown", and anything out of
+/// range are left out).
+fn count(n: i64) -> Option<u64> {
+    u64::try_from(n)
+        .ok()
+        .filter(|&n| n <= jcs::MAX_SAFE_INTEGER)
+}
+
 fn non_empty(s: Option<&String>) -> Option<String> {
     s.filter(|s| !s.is_empty()).cloned()
 }
@@ -437,17 +479,17 @@ fn from_result(r: &RunResult, manifest: Option<&Manifest>) -> NodeRecord {
             .and_then(|t| t.completed_at.as_deref())
             .and_then(time::normalize),
         execution_ms: r.execution_time.and_then(seconds_to_ms),
-        rows_affected: r
-            .adapter_response
-            .rows_affected
-            .and_then(|n| u64::try_from(n).ok()),
+        rows_affected: r.adapter_response.rows_affected.and_then(count),
         query_id: non_empty(r.adapter_response.query_id.as_ref()),
         compiled_sha256: compiled.map(|c| sha256_hex(c.as_bytes())),
         checksum: sha256_checksum(node),
         relation: non_empty(r.relation_name.as_ref())
             .or_else(|| non_empty(node.and_then(|n| n.relation_name.as_ref()))),
         message: non_empty(r.message.as_ref()),
-        failures: r.failures,
+        failures: r
+            .failures
+            .and_then(|n| i64::try_from(n).ok())
+            .and_then(count),
         thread_id: non_empty(r.thread_id.as_ref()),
         attached_node: attached(node),
         recorded_from: None,
@@ -484,7 +526,7 @@ fn from_log(l: &LoggedNode, manifest: Option<&Manifest>) -> NodeRecord {
         started_at: l.started_at.clone(),
         completed_at: l.completed_at.clone(),
         execution_ms: l.execution_ms,
-        rows_affected: l.rows_affected.and_then(|n| u64::try_from(n).ok()),
+        rows_affected: l.rows_affected.and_then(count),
         query_id: l.query_id.clone(),
         compiled_sha256: compiled.map(|c| sha256_hex(c.as_bytes())),
         checksum: sha256_checksum(node).or_else(|| {
@@ -497,7 +539,10 @@ fn from_log(l: &LoggedNode, manifest: Option<&Manifest>) -> NodeRecord {
             .clone()
             .or_else(|| non_empty(node.and_then(|n| n.relation_name.as_ref()))),
         message: l.message.clone(),
-        failures: l.failures,
+        failures: l
+            .failures
+            .and_then(|n| i64::try_from(n).ok())
+            .and_then(count),
         thread_id: l.thread_id.clone(),
         attached_node: attached(node),
         recorded_from: None,
@@ -664,6 +709,33 @@ fn run_record(
     })
 }
 
+/// Longest event id the journal takes (`clyra_journal::entry::MAX_ID_LEN`).
+pub const MAX_EVENT_ID_BYTES: usize = 256;
+
+/// `dbt:<invocation_id>:<kind>[:<unique_id>]`. The journal takes ids of at most
+/// [`MAX_EVENT_ID_BYTES`] without control characters; an id that would break that (a very long
+/// unique_id, or untrusted text) names the invocation and the unique_id by their SHA-256
+/// instead: `dbt:<invocation_id>:<kind>:sha256:<hex of unique_id>`, the invocation id too written
+/// `sha256:<hex>` when it is longer than 64 bytes or holds a control character.
+pub fn event_id(invocation_id: &str, kind: &str, unique_id: Option<&str>) -> String {
+    let plain = match unique_id {
+        Some(u) => format!("dbt:{invocation_id}:{kind}:{u}"),
+        None => format!("dbt:{invocation_id}:{kind}"),
+    };
+    if plain.len() <= MAX_EVENT_ID_BYTES && !plain.chars().any(char::is_control) {
+        return plain;
+    }
+    let inv = if invocation_id.len() <= 64 && !invocation_id.chars().any(char::is_control) {
+        invocation_id.to_string()
+    } else {
+        format!("sha256:{}", sha256_hex(invocation_id.as_bytes()))
+    };
+    match unique_id {
+        Some(u) => format!("dbt:{inv}:{kind}:sha256:{}", sha256_hex(u.as_bytes())),
+        None => format!("dbt:{inv}:{kind}"),
+    }
+}
+
 /// The journal events of a run: `dbt.run.started`, then the model, test and guard events in time
 /// order (ties and untimed events by id), then `dbt.run.finished`.
 fn events(run: &RunRecord, decision_times: &[Option<String>]) -> Vec<Event> {
@@ -689,7 +761,7 @@ fn events(run: &RunRecord, decision_times: &[Option<String>]) -> Vec<Event> {
     }
     out.push(Event {
         kind: "dbt.run.started".to_string(),
-        id: format!("dbt:{inv}:dbt.run.started"),
+        id: event_id(inv, "dbt.run.started", None),
         ts: ts(run.started_at.as_ref()),
         body: Value::Object(body),
     });
@@ -728,7 +800,7 @@ fn events(run: &RunRecord, decision_times: &[Option<String>]) -> Vec<Event> {
         };
         middle.push(Event {
             kind: kind.to_string(),
-            id: format!("dbt:{inv}:{kind}:{}", n.unique_id),
+            id: event_id(inv, kind, Some(&n.unique_id)),
             // A skipped node has no timing: the run's end stands in (never the clock).
             ts: ts(n
                 .completed_at
@@ -747,7 +819,7 @@ fn events(run: &RunRecord, decision_times: &[Option<String>]) -> Vec<Event> {
             .unwrap_or("-")
             .to_string();
         let n = per_model.entry(model.clone()).or_insert(0);
-        let id = format!("dbt:{inv}:dbt.guard.decision:{model}:{n}");
+        let id = event_id(inv, "dbt.guard.decision", Some(&format!("{model}:{n}")));
         *n += 1;
         let mut body = d.as_object().cloned().unwrap_or_default();
         body.insert("invocation_id".to_string(), json!(inv));
@@ -774,7 +846,7 @@ fn events(run: &RunRecord, decision_times: &[Option<String>]) -> Vec<Event> {
         .collect();
     out.push(Event {
         kind: "dbt.run.finished".to_string(),
-        id: format!("dbt:{inv}:dbt.run.finished"),
+        id: event_id(inv, "dbt.run.finished", None),
         ts: ts(run.finished_at.as_ref()).max(last),
         body: json!({
             "status": run.status.as_str(),
@@ -901,4 +973,34 @@ fn replay_artifacts(
         });
     }
     Ok(Ok(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_always_fit_the_journal() {
+        let inv = "2558b890-ae1e-4eb4-a44b-40964ebbbf36";
+        assert_eq!(
+            event_id(inv, "dbt.model.finished", Some("model.p.a")),
+            format!("dbt:{inv}:dbt.model.finished:model.p.a")
+        );
+        assert_eq!(
+            event_id(inv, "dbt.run.started", None),
+            format!("dbt:{inv}:dbt.run.started")
+        );
+        let long = format!("test.p.{}", "x".repeat(300));
+        for (i, u) in [
+            (inv.to_string(), long.clone()),
+            ("i".repeat(500), "a\nb".to_string()),
+            ("in\u{7}v".to_string(), long),
+        ] {
+            let id = event_id(&i, "dbt.test.finished", Some(&u));
+            assert!(id.len() <= MAX_EVENT_ID_BYTES, "{id}");
+            assert!(!id.chars().any(char::is_control), "{id:?}");
+            assert!(id.contains(":dbt.test.finished:sha256:"), "{id}");
+            assert_eq!(id, event_id(&i, "dbt.test.finished", Some(&u)));
+        }
+    }
 }
