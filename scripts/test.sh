@@ -14,6 +14,9 @@ make --no-print-directory dbt-venv
 step "format and lint"
 cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
+# fuzz/ is its own workspace with its own lock file: a dependency added to a crate it fuzzes must be
+# in fuzz/Cargo.lock too. Checked here, in seconds, rather than by the fuzz smoke at the very end.
+cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml > /dev/null
 step "tests"
 cargo nextest run --locked --workspace --no-fail-fast
 step "doc tests"
