@@ -61,6 +61,7 @@ pub mod snapshot;
 pub mod snowflake;
 pub mod suggest;
 pub mod tls;
+mod verified;
 
 pub use anchor::PgAnchor;
 pub use diff::Diff;

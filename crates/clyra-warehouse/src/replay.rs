@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 
 use clyra_evidence::bundle::{self, Report, VerifyOptions};
-use clyra_evidence::zipstore::{self, ZipReader};
+use clyra_evidence::zipstore::ZipReader;
 use clyra_evidence::Digest;
 
 use crate::error::LoadError;
@@ -141,29 +141,16 @@ pub fn load(
     bundle_name: &str,
     options: &VerifyOptions<'_>,
 ) -> Result<ReplayInput, InputError> {
-    let mut report = bundle::verify_zip_bytes(zip, options);
-    report.bundle = Some(bundle_name.to_string());
-    if !report.is_valid() {
-        let findings = report
-            .findings
-            .iter()
-            .filter(|f| f.code.is_error())
-            .map(|f| match &f.path {
-                Some(p) => format!("{} [{p}] {}", f.code, f.message),
-                None => format!("{} {}", f.code, f.message),
-            })
-            .collect();
-        return Err(InputError::Unverified {
-            findings,
-            report: Box::new(report),
-        });
-    }
-    let format = report.format.clone().unwrap_or_default();
-    if format != "clyra-def" {
-        return Err(InputError::NotDef { format });
-    }
-    let mut zr = ZipReader::open(Cursor::new(zip), zipstore::Limits::default())
-        .map_err(|e| InputError::Container(e.to_string()))?;
+    let (report, mut zr) = match crate::verified::open_def(zip, bundle_name, options) {
+        Ok(v) => v,
+        Err(crate::verified::OpenError::Unverified { findings, report }) => {
+            return Err(InputError::Unverified { findings, report })
+        }
+        Err(crate::verified::OpenError::NotDef { format }) => {
+            return Err(InputError::NotDef { format })
+        }
+        Err(crate::verified::OpenError::Container(e)) => return Err(InputError::Container(e)),
+    };
     let manifest =
         read(&mut zr, bundle::MANIFEST_PATH, MAX_DOCUMENT_BYTES)?.ok_or(InputError::Missing {
             path: bundle::MANIFEST_PATH.into(),
@@ -198,7 +185,7 @@ pub fn load(
     let bundle = BundleRef {
         name: bundle_name.to_string(),
         bundle_id: report.bundle_id.clone().unwrap_or_default(),
-        format,
+        format: report.format.clone().unwrap_or_default(),
         format_version: report.format_version.clone().unwrap_or_default(),
         sha256: Digest::sha256(zip).to_hex(),
         manifest_sha256: Digest::sha256(&manifest).to_hex(),

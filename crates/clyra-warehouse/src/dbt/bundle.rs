@@ -10,7 +10,7 @@ use std::io::Cursor;
 
 use clyra_evidence::bundle::{self, Report, VerifyOptions};
 use clyra_evidence::dsse::Envelope;
-use clyra_evidence::zipstore::{self, ZipReader};
+use clyra_evidence::zipstore::ZipReader;
 use clyra_evidence::Digest;
 
 use super::lineage::Lineage;
@@ -78,29 +78,16 @@ pub enum BundleError {
 /// Verifies `zip` and reads its dbt run (see the module documentation). `name` names the bundle
 /// in the report.
 pub fn load(zip: &[u8], name: &str, options: &VerifyOptions<'_>) -> Result<DbtBundle, BundleError> {
-    let mut report = bundle::verify_zip_bytes(zip, options);
-    report.bundle = Some(name.to_string());
-    if !report.is_valid() {
-        let findings = report
-            .findings
-            .iter()
-            .filter(|f| f.code.is_error())
-            .map(|f| match &f.path {
-                Some(p) => format!("{} [{p}] {}", f.code, f.message),
-                None => format!("{} {}", f.code, f.message),
-            })
-            .collect();
-        return Err(BundleError::Unverified {
-            findings,
-            report: Box::new(report),
-        });
-    }
-    let format = report.format.clone().unwrap_or_default();
-    if format != "clyra-def" {
-        return Err(BundleError::NotDef { format });
-    }
-    let mut zr = ZipReader::open(Cursor::new(zip), zipstore::Limits::default())
-        .map_err(|e| BundleError::Container(e.to_string()))?;
+    let (report, mut zr) = match crate::verified::open_def(zip, name, options) {
+        Ok(v) => v,
+        Err(crate::verified::OpenError::Unverified { findings, report }) => {
+            return Err(BundleError::Unverified { findings, report })
+        }
+        Err(crate::verified::OpenError::NotDef { format }) => {
+            return Err(BundleError::NotDef { format })
+        }
+        Err(crate::verified::OpenError::Container(e)) => return Err(BundleError::Container(e)),
+    };
     let run_path = format!("{}{RUN_PATH}", bundle::ARTIFACTS_PREFIX);
     let lineage_path = format!("{}{LINEAGE_PATH}", bundle::ARTIFACTS_PREFIX);
     let run_bytes = read(&mut zr, &run_path)?;
