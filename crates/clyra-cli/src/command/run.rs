@@ -122,7 +122,13 @@ pub fn run(args: RunArgs, out: &Output) -> anyhow::Result<Exit> {
         std::fs::create_dir_all(d).with_context(|| format!("cannot create `{}`", d.display()))?;
     }
     let user_target = flag_value(&args.command, "--target-path");
+    let user_log = flag_value(&args.command, "--log-path");
     let project_dir = flag_value(&args.command, "--project-dir").map(PathBuf::from);
+    // dbt's file log (JSON): ours unless the command names its own --log-path.
+    let log_path = match &user_log {
+        Some(l) => absolute(&project_dir.clone().unwrap_or_default().join(l))?.join("dbt.log"),
+        None => log_dir.join("dbt.log"),
+    };
     let target_dir = match &user_target {
         Some(t) => {
             let p = PathBuf::from(t);
@@ -212,8 +218,10 @@ pub fn run(args: RunArgs, out: &Output) -> anyhow::Result<Exit> {
     let mut cmd = Command::new(&program);
     cmd.args(&args.command[1..])
         .env("CLYRA_RUN_ID", &run_id)
-        .env("DBT_LOG_PATH", &log_dir)
         .env("DBT_LOG_FORMAT_FILE", "json");
+    if user_log.is_none() {
+        cmd.env("DBT_LOG_PATH", &log_dir);
+    }
     if user_target.is_none() {
         cmd.env("DBT_TARGET_PATH", &target_dir);
     }
@@ -328,7 +336,6 @@ pub fn run(args: RunArgs, out: &Output) -> anyhow::Result<Exit> {
     let mut status_word = "error".to_owned();
     let mut unfinished: Vec<String> = Vec::new();
     let mut relations: Vec<(String, String)> = Vec::new(); // (relation, materialization)
-    let log_path = log_dir.join("dbt.log");
     let log = if log_path.exists() {
         match dbt::read_log(&log_path) {
             Ok(l) => Some(l),
