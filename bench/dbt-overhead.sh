@@ -24,9 +24,10 @@ DBT="$ROOT/.venv-dbt/bin/dbt"
 
 work="$(mktemp -d)"
 schema="bench_dbt_$$"
-trap 'rm -rf "$work"; psql -q -h 127.0.0.1 -U postgres test -c "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true' EXIT
+trap 'rm -rf "$work"; psql -q -h 127.0.0.1 -U postgres test -c "DROP SCHEMA IF EXISTS $schema CASCADE; DROP SCHEMA IF EXISTS ${schema}_landing CASCADE" >/dev/null 2>&1 || true' EXIT
 cp -r examples/dbt-integration "$work/project"
 rm -rf "$work/project/target" "$work/project/dbt_packages" "$work/project/logs" "$work/project/.clyra"
+printf 'packages:\n  - local: %s\n' "$ROOT/dbt/clyra_guard" > "$work/project/packages.yml"
 cd "$work/project"
 export CLYRA_EXAMPLE_SCHEMA="$schema" DBT_PROFILES_DIR="$work/project" DBT_SEND_ANONYMOUS_USAGE_STATS=false
 "$CLYRA" dbt init >/dev/null
