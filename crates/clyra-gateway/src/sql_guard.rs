@@ -361,12 +361,9 @@ pub fn check_payload(
                 for (i, item) in items.iter().enumerate() {
                     let item_pointer = format!("{pointer}/{i}");
                     match item {
-                        serde_json::Value::String(sql) => decision.merge(check_sql_at(
-                            sql,
-                            config,
-                            approved,
-                            Some(&item_pointer),
-                        )),
+                        serde_json::Value::String(sql) => {
+                            decision.merge(check_sql_at(sql, config, approved, Some(&item_pointer)))
+                        }
                         serde_json::Value::Null => {}
                         _ => decision.findings.push(not_text(&item_pointer)),
                     }
@@ -462,7 +459,10 @@ fn check_where(c: &mut Checker<'_>, kind: StatementKind, selection: Option<&Expr
     match selection {
         None => c.add(
             &format!("sql.{verb}_without_where"),
-            format!("{} without a where clause changes every row", verb.to_uppercase()),
+            format!(
+                "{} without a where clause changes every row",
+                verb.to_uppercase()
+            ),
             Waiver::Kind(kind),
         ),
         Some(expr) => {

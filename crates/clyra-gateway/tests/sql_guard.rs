@@ -43,7 +43,14 @@ fn plain_select_insert_and_restricted_writes_pass_in_every_dialect() {
 fn unparsable_sql_fails_closed_and_is_never_waived() {
     for d in ALL {
         let mut cfg = SqlGuardConfig::new(d);
-        cfg.allow = [StatementKind::Ddl, StatementKind::Other, StatementKind::Update, StatementKind::Delete].into_iter().collect();
+        cfg.allow = [
+            StatementKind::Ddl,
+            StatementKind::Other,
+            StatementKind::Update,
+            StatementKind::Delete,
+        ]
+        .into_iter()
+        .collect();
         let dec = check_sql("SELEC * FORM t", &cfg, true);
         assert_eq!(dec.codes(), vec!["sql.unparsable"], "{d:?}");
         assert!(dec.findings[0].message.contains("could not be parsed"));
@@ -60,8 +67,11 @@ fn multiple_statements_are_refused_unless_approved() {
         assert_eq!(dec.waived.len(), 1);
     }
     // Classic injection tail.
-    assert!(codes("SELECT * FROM t WHERE id = 1; DROP TABLE t", SqlDialect::Postgres)
-        .contains(&"sql.multiple_statements".to_owned()));
+    assert!(codes(
+        "SELECT * FROM t WHERE id = 1; DROP TABLE t",
+        SqlDialect::Postgres
+    )
+    .contains(&"sql.multiple_statements".to_owned()));
 }
 
 #[test]
@@ -82,7 +92,10 @@ fn ddl_is_refused_in_every_dialect() {
         vec!["sql.ddl"]
     );
     assert_eq!(
-        codes("CREATE OR REPLACE VIEW v AS SELECT 1", SqlDialect::Snowflake),
+        codes(
+            "CREATE OR REPLACE VIEW v AS SELECT 1",
+            SqlDialect::Snowflake
+        ),
         vec!["sql.ddl"]
     );
     assert_eq!(
@@ -98,7 +111,11 @@ fn ddl_allowlist_and_approval_waive() {
     let dec = check_sql("DROP TABLE x", &cfg, false);
     assert!(dec.allowed());
     assert_eq!(dec.waived[0].code, "sql.ddl");
-    let dec = check_sql("DROP TABLE x", &SqlGuardConfig::new(SqlDialect::Postgres), true);
+    let dec = check_sql(
+        "DROP TABLE x",
+        &SqlGuardConfig::new(SqlDialect::Postgres),
+        true,
+    );
     assert!(dec.allowed());
     // Allowlisting deletes does not allow DDL.
     let mut cfg = SqlGuardConfig::new(SqlDialect::Postgres);
@@ -109,8 +126,16 @@ fn ddl_allowlist_and_approval_waive() {
 #[test]
 fn update_and_delete_without_where_are_refused() {
     for d in ALL {
-        assert_eq!(codes("UPDATE t SET a = 1", d), vec!["sql.update_without_where"], "{d:?}");
-        assert_eq!(codes("DELETE FROM t", d), vec!["sql.delete_without_where"], "{d:?}");
+        assert_eq!(
+            codes("UPDATE t SET a = 1", d),
+            vec!["sql.update_without_where"],
+            "{d:?}"
+        );
+        assert_eq!(
+            codes("DELETE FROM t", d),
+            vec!["sql.delete_without_where"],
+            "{d:?}"
+        );
     }
 }
 
@@ -218,7 +243,10 @@ fn row_limit_rules() {
         );
         let dec = check_sql("SELECT * FROM t", &cfg, false);
         assert!(dec.findings[0].message.contains("LIMIT 100"));
-        assert!(check_sql("SELECT * FROM t LIMIT 100", &cfg, false).allowed(), "{d:?}");
+        assert!(
+            check_sql("SELECT * FROM t LIMIT 100", &cfg, false).allowed(),
+            "{d:?}"
+        );
         assert_eq!(
             check_sql("SELECT * FROM t LIMIT 101", &cfg, false).codes(),
             vec!["sql.limit_too_high"],
@@ -242,7 +270,12 @@ fn row_limit_rules() {
         vec!["sql.limit_too_high"]
     );
     // Without max_rows, no limit is needed.
-    assert!(check_sql("SELECT * FROM t", &SqlGuardConfig::new(SqlDialect::Postgres), false).allowed());
+    assert!(check_sql(
+        "SELECT * FROM t",
+        &SqlGuardConfig::new(SqlDialect::Postgres),
+        false
+    )
+    .allowed());
 }
 
 #[test]
@@ -265,7 +298,10 @@ fn dialect_specific_syntax() {
         vec!["sql.ddl"]
     );
     // sqlparser 0.64 does not know Snowflake's UNDROP: refused all the same (fail closed).
-    assert_eq!(codes("UNDROP TABLE t", SqlDialect::Snowflake), vec!["sql.unparsable"]);
+    assert_eq!(
+        codes("UNDROP TABLE t", SqlDialect::Snowflake),
+        vec!["sql.unparsable"]
+    );
     assert_eq!(
         codes("DROP TABLE IF EXISTS cat.sch.t", SqlDialect::Databricks),
         vec!["sql.ddl"]
@@ -275,7 +311,10 @@ fn dialect_specific_syntax() {
         codes("OPTIMIZE t", SqlDialect::Databricks),
         vec!["sql.statement_not_allowed"]
     );
-    assert_eq!(codes("OPTIMIZE t", SqlDialect::Postgres), vec!["sql.unparsable"]);
+    assert_eq!(
+        codes("OPTIMIZE t", SqlDialect::Postgres),
+        vec!["sql.unparsable"]
+    );
     // Postgres data-modifying CTE with a restrictive WHERE passes.
     assert!(codes(
         "WITH d AS (DELETE FROM t WHERE id = 1 RETURNING *) SELECT * FROM d",
@@ -338,14 +377,20 @@ fn config_validation_and_serde() {
     let mut cfg = SqlGuardConfig::new(SqlDialect::Postgres);
     cfg.pointers = vec!["args/sql".into(), "/ok".into(), "/bad~2".into()];
     let err = cfg.validate().unwrap_err().to_string();
-    assert!(err.contains("`args/sql`") && err.contains("`/bad~2`") && !err.contains("`/ok`"), "{err}");
+    assert!(
+        err.contains("`args/sql`") && err.contains("`/bad~2`") && !err.contains("`/ok`"),
+        "{err}"
+    );
     let cfg: SqlGuardConfig = serde_json::from_value(json!({
         "dialect": "bigquery", "pointers": ["/q"], "allow": ["delete"], "max_rows": 1000
     }))
     .unwrap();
     assert_eq!(cfg.dialect, SqlDialect::Bigquery);
     assert!(cfg.allow.contains(&StatementKind::Delete));
-    assert!(serde_json::from_value::<SqlGuardConfig>(json!({"dialect": "postgres", "nope": 1})).is_err());
+    assert!(
+        serde_json::from_value::<SqlGuardConfig>(json!({"dialect": "postgres", "nope": 1}))
+            .is_err()
+    );
 }
 
 proptest! {
