@@ -409,3 +409,29 @@ proptest! {
         let _ = check_sql(&s, &cfg, false);
     }
 }
+
+#[test]
+fn deep_predicate_chains_are_refused_without_exhausting_the_stack() {
+    let chain = |n: usize| format!("DELETE FROM t WHERE {}id = 1", "id = 1 OR ".repeat(n));
+    // Within the analysis depth: restrictive.
+    assert!(codes(&chain(200), SqlDialect::Postgres).is_empty());
+    // Deeper than the analysis walks: fail closed.
+    assert_eq!(
+        codes(&chain(300), SqlDialect::Postgres),
+        vec!["sql.where_not_restrictive"]
+    );
+    // An AND with one restrictive side is restrictive however deep the other side is.
+    let and_chain = format!("DELETE FROM t WHERE {}id = 1", "1 = 1 AND ".repeat(300));
+    assert!(codes(&and_chain, SqlDialect::Postgres).is_empty());
+    // More tokens than allowed: refused before parsing, even when approved.
+    let huge = format!("DELETE FROM t WHERE {}a = 1", "a OR ".repeat(50_000));
+    let dec = check_sql(&huge, &SqlGuardConfig::new(SqlDialect::Postgres), true);
+    assert_eq!(dec.codes(), vec!["sql.too_complex"]);
+    let mut cfg = SqlGuardConfig::new(SqlDialect::Generic);
+    cfg.max_sql_tokens = 3;
+    assert_eq!(
+        check_sql("SELECT a, b", &cfg, false).codes(),
+        vec!["sql.too_complex"]
+    );
+    assert!(check_sql("SELECT a", &cfg, false).allowed());
+}

@@ -1,4 +1,5 @@
 //! Tenant fence rules and DSN normalization.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions build fixtures
 
 use clyra_gateway::tenant_fence::{
     check, dsn_namespace_hash, normalize_dsn, FenceRule, TenantFenceConfig, TenantRead,
