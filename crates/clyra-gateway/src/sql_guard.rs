@@ -13,13 +13,16 @@
 //! | `sql.multiple_statements` | the text holds more than one statement | approval |
 //! | `sql.ddl` | a statement is DDL or a privilege change (`CREATE`, `ALTER`, `DROP`, `TRUNCATE`, `GRANT`, `REVOKE`, `RENAME`, `COMMENT`, `UNDROP`, `SELECT ... INTO`) | allowlisting `ddl`, approval |
 //! | `sql.update_without_where` / `sql.delete_without_where` | an `UPDATE` / `DELETE` has no `WHERE` | allowlisting `update` / `delete`, approval |
-//! | `sql.where_not_restrictive` | an `UPDATE` / `DELETE` has a `WHERE` that is not restrictive (below) | allowlisting `update` / `delete`, approval |
+//! | `sql.where_not_restrictive` | an `UPDATE` / `DELETE` has a `WHERE` that is not restrictive (below), or a `MERGE` with a `WHEN MATCHED THEN UPDATE/DELETE` clause has an `ON` condition that is not restrictive | allowlisting `update` / `delete` / `merge`, approval |
 //! | `sql.statement_not_allowed` | a statement is neither a query, `INSERT`, `UPDATE`, `DELETE`, `MERGE` nor DDL (`SET`, `COPY`, `CALL`, `EXPLAIN`, `USE`, ...): fail closed | allowlisting `other`, approval |
-//! | `sql.missing_limit` / `sql.limit_too_high` | [`SqlGuardConfig::max_rows`] is set and a top-level query has no `LIMIT` (or `FETCH FIRST`), a limit that is not an integer literal, or a limit above `max_rows` | approval |
+//! | `sql.missing_limit` / `sql.limit_too_high` | [`SqlGuardConfig::max_rows`] is set and a top-level query has no `LIMIT` (or `FETCH FIRST`, or Snowflake `TOP n`), a limit that is not an integer literal, or a limit above `max_rows` | approval |
 //!
 //! Statements nested inside others are checked too: a data-modifying CTE
 //! (`WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d`) or `EXPLAIN ANALYZE DELETE FROM t`
 //! has its `DELETE` checked like a top-level one.
+//!
+//! `INSERT` is allowed. `MERGE ... WHEN NOT MATCHED BY SOURCE THEN DELETE` (Databricks) is not
+//! judged: it deletes target rows absent from the source by design.
 //!
 //! The row-limit rule refuses rather than rewriting the query: the gateway never changes SQL, the
 //! finding's message names the limit to add.
@@ -55,7 +58,8 @@ use std::ops::ControlFlow;
 
 use serde::{Deserialize, Serialize};
 use sqlparser::ast::{
-    BinaryOperator, Expr, LimitClause, Query, SetExpr, Statement, UnaryOperator, Value,
+    BinaryOperator, Expr, LimitClause, MergeAction, MergeClauseKind, Query, SetExpr, Statement,
+    TopQuantity, UnaryOperator, Value,
 };
 use sqlparser::dialect::{
     BigQueryDialect, DatabricksDialect, Dialect, GenericDialect, MySqlDialect, PostgreSqlDialect,
@@ -486,6 +490,26 @@ fn check_statement(c: &mut Checker<'_>, statement: &Statement) {
         (StatementKind::Delete, Statement::Delete(d)) => {
             check_where(c, StatementKind::Delete, d.selection.as_ref());
         }
+        (StatementKind::Merge, Statement::Merge(m)) => {
+            let changes_matched = m.clauses.iter().any(|cl| {
+                cl.clause_kind == MergeClauseKind::Matched
+                    && matches!(
+                        cl.action,
+                        MergeAction::Update(_) | MergeAction::Delete { .. }
+                    )
+            });
+            if changes_matched && !is_restrictive(&m.on) {
+                let text = m.on.to_string();
+                let head: String = text.chars().take(60).collect();
+                c.add(
+                    "sql.where_not_restrictive",
+                    format!(
+                        "MERGE that updates or deletes matched rows with an ON condition that does not restrict rows: `{head}`"
+                    ),
+                    Waiver::Kind(StatementKind::Merge),
+                );
+            }
+        }
         _ => {}
     }
 }
@@ -530,6 +554,30 @@ fn check_limit(c: &mut Checker<'_>, q: &Query, max: u64) {
         Some(LimitClause::OffsetCommaLimit { limit, .. }) => Some(limit),
         _ => q.fetch.as_ref().and_then(|f| f.quantity.as_ref()),
     };
+    // Snowflake (and MSSQL) `SELECT TOP n`.
+    let top = match q.body.as_ref() {
+        SetExpr::Select(s) => s.top.as_ref().and_then(|t| t.quantity.as_ref()),
+        _ => None,
+    };
+    if limit_expr.is_none() {
+        match top {
+            Some(TopQuantity::Constant(n)) => {
+                if *n > max {
+                    c.add(
+                        "sql.limit_too_high",
+                        format!("query TOP {n} is above the {max} rows allowed; use `TOP {max}`"),
+                        Waiver::ApprovalOnly,
+                    );
+                }
+                return;
+            }
+            Some(TopQuantity::Expr(e)) => {
+                check_limit_value(c, e, max);
+                return;
+            }
+            None => {}
+        }
+    }
     let Some(limit_expr) = limit_expr else {
         c.add(
             "sql.missing_limit",
@@ -538,6 +586,10 @@ fn check_limit(c: &mut Checker<'_>, q: &Query, max: u64) {
         );
         return;
     };
+    check_limit_value(c, limit_expr, max);
+}
+
+fn check_limit_value(c: &mut Checker<'_>, limit_expr: &Expr, max: u64) {
     match integer_literal(limit_expr) {
         Some(n) if n <= max => {}
         Some(n) => c.add(

@@ -435,3 +435,69 @@ fn deep_predicate_chains_are_refused_without_exhausting_the_stack() {
     );
     assert!(check_sql("SELECT a", &cfg, false).allowed());
 }
+
+#[test]
+fn merge_with_unrestricted_on_is_refused_when_it_changes_matched_rows() {
+    for d in [
+        SqlDialect::Postgres,
+        SqlDialect::Snowflake,
+        SqlDialect::Databricks,
+        SqlDialect::Bigquery,
+    ] {
+        assert!(
+            codes(
+                "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE",
+                d
+            )
+            .is_empty(),
+            "{d:?}"
+        );
+        assert_eq!(
+            codes(
+                "MERGE INTO t USING s ON 1 = 1 WHEN MATCHED THEN UPDATE SET a = s.a",
+                d
+            ),
+            vec!["sql.where_not_restrictive"],
+            "{d:?}"
+        );
+        // `ON false` + insert-only is the "insert everything" idiom: allowed.
+        assert!(
+            codes(
+                "MERGE INTO t USING s ON 1 = 0 WHEN NOT MATCHED THEN INSERT (a) VALUES (s.a)",
+                d
+            )
+            .is_empty(),
+            "{d:?}"
+        );
+    }
+    let mut cfg = SqlGuardConfig::new(SqlDialect::Postgres);
+    cfg.allow.insert(StatementKind::Merge);
+    assert!(check_sql(
+        "MERGE INTO t USING s ON true WHEN MATCHED THEN DELETE",
+        &cfg,
+        false
+    )
+    .allowed());
+}
+
+#[test]
+fn snowflake_top_counts_as_a_limit() {
+    let cfg = limited(SqlDialect::Snowflake, 10);
+    assert!(check_sql("SELECT TOP 10 * FROM t", &cfg, false).allowed());
+    assert_eq!(
+        check_sql("SELECT TOP 11 * FROM t", &cfg, false).codes(),
+        vec!["sql.limit_too_high"]
+    );
+}
+
+#[test]
+fn comments_do_not_hide_a_missing_where() {
+    assert_eq!(
+        codes("DELETE FROM t -- WHERE id = 1", SqlDialect::Postgres),
+        vec!["sql.delete_without_where"]
+    );
+    assert_eq!(
+        codes("DELETE FROM t /* WHERE id = 1 */", SqlDialect::Mysql),
+        vec!["sql.delete_without_where"]
+    );
+}
