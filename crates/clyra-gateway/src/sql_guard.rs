@@ -21,7 +21,8 @@
 //! (`WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d`) or `EXPLAIN ANALYZE DELETE FROM t`
 //! has its `DELETE` checked like a top-level one.
 //!
-//! `INSERT` is allowed. `MERGE ... WHEN NOT MATCHED BY SOURCE THEN DELETE` (Databricks) is not
+//! `INSERT` is allowed. Text with no statement at all (empty, or only comments) runs nothing
+//! and is allowed. `MERGE ... WHEN NOT MATCHED BY SOURCE THEN DELETE` (Databricks) is not
 //! judged: it deletes target rows absent from the source by design.
 //!
 //! The row-limit rule refuses rather than rewriting the query: the gateway never changes SQL, the

@@ -501,3 +501,27 @@ fn comments_do_not_hide_a_missing_where() {
         vec!["sql.delete_without_where"]
     );
 }
+
+#[test]
+fn empty_sql_runs_nothing_and_is_allowed() {
+    for d in ALL {
+        for sql in ["", "   ", "-- nothing here\n"] {
+            let dec = check_sql(sql, &SqlGuardConfig::new(d), false);
+            assert!(dec.allowed(), "{d:?} {sql:?}: {:?}", dec.findings);
+            assert!(dec.statement_kinds.is_empty());
+        }
+    }
+}
+
+#[test]
+fn statement_kinds_are_reported_for_receipts() {
+    let dec = check_sql(
+        "WITH d AS (DELETE FROM t WHERE id = 1 RETURNING *) SELECT * FROM d",
+        &SqlGuardConfig::new(SqlDialect::Postgres),
+        false,
+    );
+    assert_eq!(
+        dec.statement_kinds,
+        vec![StatementKind::Select, StatementKind::Delete]
+    );
+}
