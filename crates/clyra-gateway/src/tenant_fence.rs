@@ -20,7 +20,8 @@
 //! | names no known tenant | refused with `tenant.unknown` when the rule has `require_known`, else allowed |
 //! | not a string (or an array of strings) | refused, `tenant.not_text` (fail closed) |
 //!
-//! An array of strings has each element checked, under the pointer `<pointer>/<index>`. Known
+//! Tenant ids compare exactly (case-sensitive): `ACME:orders` does not name `acme`, so it is
+//! refused as unknown under `require_known`. An array of strings has each element checked, under the pointer `<pointer>/<index>`. Known
 //! tenants are the request's tenant, [`TenantFenceConfig::tenants`], and the owners in
 //! `dsn_namespaces`.
 //!
