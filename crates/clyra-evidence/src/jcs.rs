@@ -335,6 +335,24 @@ pub fn push_pointer_token(p: &mut String, key: &str) {
     }
 }
 
+/// Whether `p` is a syntactically valid RFC 6901 JSON pointer: empty, or `/`-separated tokens in
+/// which every `~` is followed by `0` or `1`.
+pub fn is_json_pointer(p: &str) -> bool {
+    if p.is_empty() {
+        return true;
+    }
+    if !p.starts_with('/') {
+        return false;
+    }
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
+            return false;
+        }
+    }
+    true
+}
+
 /// `key` escaped as one RFC 6901 pointer token.
 pub fn pointer_token(key: &str) -> String {
     let mut p = String::with_capacity(key.len());

@@ -200,22 +200,7 @@ pub enum SqlGuardConfigError {
     InvalidPointers(Vec<String>),
 }
 
-/// Whether `p` is a syntactically valid RFC 6901 JSON pointer.
-pub(crate) fn is_valid_pointer(p: &str) -> bool {
-    if p.is_empty() {
-        return true;
-    }
-    if !p.starts_with('/') {
-        return false;
-    }
-    let mut chars = p.chars();
-    while let Some(c) = chars.next() {
-        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
-            return false;
-        }
-    }
-    true
-}
+pub(crate) use clyra_evidence::jcs::is_json_pointer as is_valid_pointer;
 
 /// One reason to refuse (or, in [`SqlDecision::waived`], a reason that was waived).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

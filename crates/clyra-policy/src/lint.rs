@@ -36,6 +36,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use clyra_evidence::jcs::is_json_pointer;
 use serde_json::Value;
 
 use crate::condition::{self, ConditionProblem};
@@ -982,23 +983,6 @@ network unencrypted",
             }
         }
     }
-}
-
-/// RFC 6901: empty, or `/`-separated tokens where `~` is followed by `0` or `1`.
-fn is_json_pointer(p: &str) -> bool {
-    if p.is_empty() {
-        return true;
-    }
-    if !p.starts_with('/') {
-        return false;
-    }
-    let mut chars = p.chars();
-    while let Some(c) = chars.next() {
-        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
-            return false;
-        }
-    }
-    true
 }
 
 #[cfg(test)]
