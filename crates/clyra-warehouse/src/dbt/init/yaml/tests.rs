@@ -450,20 +450,17 @@ fn project() -> impl Strategy<Value = (String, bool)> {
                 let at = at.min(parts.len());
                 parts.insert(at, entry);
             }
-            // A literal block scalar (clip chomping) that ends a file without a final newline
-            // gains a line break from any line added after it: the edit must refuse then.
-            if !final_nl
-                && parts
-                    .last()
-                    .is_some_and(|p| p.ends_with(": |\n  select 1;\n"))
-            {
-                ok = false;
-            }
             let mut text: String = parts.concat();
             if !final_nl {
                 while text.ends_with('\n') {
                     text.pop();
                 }
+            }
+            // A literal block scalar (clip chomping) that ends a file without a final newline
+            // gains a line break from any line added after it: the edit must refuse then. It
+            // ends the file even when blank parts came after it (their newlines are gone).
+            if !final_nl && text.ends_with(": |\n  select 1;") {
+                ok = false;
             }
             if crlf {
                 text = text.replace('\n', "\r\n");
