@@ -66,7 +66,7 @@ pub struct BuildArgs {
 
 /// `created_at` and whether timing is recorded: `SOURCE_DATE_EPOCH` (reproducible builds) fixes the
 /// time and turns timing off so identical inputs give identical bytes.
-fn build_time() -> anyhow::Result<(jiff::Timestamp, bool)> {
+pub(crate) fn build_time() -> anyhow::Result<(jiff::Timestamp, bool)> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => {
             let secs: i64 = v

@@ -191,14 +191,7 @@ impl Sealer {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create `{}`", dir.display()))?;
         }
-        let created_at = match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(v) => {
-                jiff::Timestamp::from_second(v.trim().parse().with_context(|| {
-                    format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds")
-                })?)?
-            }
-            Err(_) => jiff::Timestamp::from_millisecond(jiff::Timestamp::now().as_millisecond())?,
-        };
+        let (created_at, _) = crate::command::bundle::build_time()?;
         let signers: [&dyn Signer; 1] = [&self.key];
         let bundle = clyra_journal::export::export(
             self.store.as_mut(),

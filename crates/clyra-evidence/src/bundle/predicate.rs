@@ -692,66 +692,48 @@ fn automation_of(actor: Option<&Value>) -> Result<Value, String> {
     Ok(Value::Object(a))
 }
 
-/// Members of a `dbt.model.finished` entry that are read above, or that belong to the journal
-/// entry itself rather than to the model.
-const DBT_MODEL_KNOWN: &[&str] = &[
+/// Members of a journal entry or raw event itself, not of the dbt node it describes.
+const ENTRY_MEMBERS: &[&str] = &[
     "run_id",
+    "kind",
+    "ts",
+    "id",
+    "seq",
+    "run",
+    "run_seq",
+    "run_prev",
+    "session",
+    "actor",
+    "prev",
+    "v",
+    "tenant",
+    "recorded_at",
+    "body",
+    "body_policy",
+    "body_sha256",
+];
+
+/// Members of a `dbt.model.finished` entry read above.
+const DBT_MODEL_KNOWN: &[&str] = &[
     "unique_id",
     "model",
     "status",
     "rows_affected",
     "execution_ms",
     "duration_ms",
-    "kind",
-    "ts",
-    "id",
-    "seq",
-    "run",
-    "run_seq",
-    "run_prev",
-    "session",
-    "actor",
-    "prev",
-    "v",
-    "tenant",
-    "recorded_at",
-    "body",
-    "body_policy",
-    "body_sha256",
 ];
 
 /// The same for `dbt.test.finished`.
-const DBT_TEST_KNOWN: &[&str] = &[
-    "run_id",
-    "unique_id",
-    "test",
-    "status",
-    "failures",
-    "kind",
-    "ts",
-    "id",
-    "seq",
-    "run",
-    "run_seq",
-    "run_prev",
-    "session",
-    "actor",
-    "prev",
-    "v",
-    "tenant",
-    "recorded_at",
-    "body",
-    "body_policy",
-    "body_sha256",
-];
+const DBT_TEST_KNOWN: &[&str] = &["unique_id", "test", "status", "failures"];
 
-/// Copies the members of `entry` not in `known` into `out` (the spec keeps dbt models and tests
-/// open, so what the recorder adds, such as `query_id` or `compiled_sha256`, reaches the
-/// predicate).
+/// Copies the members of `entry` that are neither in `known` nor [`ENTRY_MEMBERS`] into `out`
+/// (the spec keeps dbt models and tests open, so what the recorder adds, such as `query_id` or
+/// `compiled_sha256`, reaches the predicate).
 fn copy_extra(entry: &Value, out: &mut Map<String, Value>, known: &[&str]) {
     if let Some(obj) = entry.as_object() {
         for (k, v) in obj {
-            if !known.contains(&k.as_str()) && !out.contains_key(k) {
+            let k_str = k.as_str();
+            if !known.contains(&k_str) && !ENTRY_MEMBERS.contains(&k_str) && !out.contains_key(k) {
                 out.insert(k.clone(), v.clone());
             }
         }
