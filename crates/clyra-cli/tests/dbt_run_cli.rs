@@ -13,7 +13,7 @@ use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::evidence::{add_keys, bundles, clyra, only_bundle, read, verify, Verified};
+use support::evidence::{add_keys, bundles_in, clyra, verify, Verified};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -341,15 +341,6 @@ fn a_build_is_sealed_with_every_node_and_recording_the_same_files_gives_the_same
         statements[0].0["dbt"]["models"], b.predicate["dbt"]["models"],
         "the wrapper and `dbt record` record the same nodes"
     );
-}
-
-fn bundles_in(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    v.sort();
-    v
 }
 
 /// Runs the example with the slow model, waits until its pg_sleep runs on the server, sends
@@ -699,5 +690,4 @@ fn the_guarded_backfill_is_blocked_then_approved_and_both_are_in_the_bundles() {
         .unwrap()
         .get(0);
     assert_eq!(n, 960);
-    let _ = (bundles, only_bundle, read);
 }

@@ -44,7 +44,12 @@ pub fn add_keys(dir: &Path) {
 
 /// The bundles in `dir/.clyra/bundles`, sorted.
 pub fn bundles(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join(".clyra/bundles"))
+    bundles_in(&dir.join(".clyra/bundles"))
+}
+
+/// The files in `dir`, sorted (none when it does not exist).
+pub fn bundles_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|r| r.map(|e| e.unwrap().path()).collect())
         .unwrap_or_default();
     v.sort();
