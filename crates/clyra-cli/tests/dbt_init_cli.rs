@@ -4,12 +4,15 @@
 //! pinned dbt (`make dbt-venv`) accepts the edited project (`dbt deps`, `dbt parse`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
+use support::fs::copy_dir;
 
 fn clyra() -> Command {
     Command::cargo_bin("clyra").unwrap()
@@ -24,19 +27,6 @@ fn json_of(out: &[u8]) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(out)))
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
 /// A fresh copy of the fixture project.
 fn shop() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
@@ -44,6 +34,7 @@ fn shop() -> (tempfile::TempDir, PathBuf) {
     copy_dir(
         &repo().join("crates/clyra-cli/tests/fixtures/dbt_init/shop"),
         &dir,
+        &[],
     );
     (tmp, dir)
 }

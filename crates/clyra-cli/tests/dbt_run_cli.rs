@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::evidence::{add_keys, bundles_in, clyra, verify, Verified};
+use support::fs::copy_dir;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -146,23 +147,6 @@ impl Drop for Project {
     fn drop(&mut self) {
         if let Ok(mut c) = postgres::Client::connect(&pg_url(), postgres::NoTls) {
             let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db));
-        }
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path, skip: &[&str]) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let name = e.file_name();
-        if skip.iter().any(|s| name == *s) {
-            continue;
-        }
-        let t = e.file_type().unwrap();
-        if t.is_dir() {
-            copy_dir(&e.path(), &to.join(&name), skip);
-        } else if t.is_file() {
-            std::fs::copy(e.path(), to.join(&name)).unwrap();
         }
     }
 }
